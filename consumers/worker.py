@@ -1,0 +1,45 @@
+"""`harvest-sync worker`: the consumer process. Thin: bootstrap, run the runtime, stop on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Sequence
+
+import structlog
+from infra.amqp.consumer import ConsumerRuntime
+
+from infra.bootstrap import App, bootstrap
+from infra.logging import configure_logging
+
+QUEUE_NAMES = ("entities", "time_entries", "autofill")
+log = structlog.get_logger(__name__)
+
+
+def build_runtime(app: App, queues: Sequence[str], *, prefetch: int | None = None) -> ConsumerRuntime:
+    s = app.settings
+    return ConsumerRuntime(
+        s.amqp_url,
+        prefix=s.amqp_prefix,
+        queues=list(queues),
+        dispatch=app.dispatch,
+        prefetch=prefetch or s.prefetch,
+        delivery_limit=s.delivery_limit,
+        retry_delays=s.retry_delays,
+    )
+
+
+def run_worker(queues: Sequence[str], *, prefetch: int | None = None) -> None:
+    app = bootstrap()
+    configure_logging(app.settings.log_level, app.settings.log_format)
+    runtime = build_runtime(app, queues, prefetch=prefetch)
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("worker_stopping", signal=signal.Signals(signum).name)
+        runtime.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("worker_started", queues=list(queues))
+    runtime.run()
+    app.engine.dispose()
+    log.info("worker_stopped")

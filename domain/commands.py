@@ -1,0 +1,32 @@
+"""Commands: small frozen dataclasses of primitives, one handler each.
+
+A command's message_id is deterministic, so a scheduler re-run or a publisher retry collapses
+into one effect at the consumer's inbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ENTITY_KINDS = ("clients_projects", "people")
+
+
+@dataclass(frozen=True)
+class SyncEntities:
+    """Import new clients & projects and/or people of one account, create-only."""
+
+    account_id: int
+    kinds: tuple[str, ...]
+    requested_at: str  # ISO 8601 UTC; the slot or the moment an operator asked
+
+    def __post_init__(self) -> None:
+        unknown = [k for k in self.kinds if k not in ENTITY_KINDS]
+        if not self.kinds or unknown:
+            raise ValueError(f"kinds must be a non-empty subset of {ENTITY_KINDS}, got {self.kinds}")
+
+    @property
+    def message_id(self) -> str:
+        return f"sync-entities:{self.account_id}:{'+'.join(self.kinds)}:{self.requested_at}"
+
+
+Command = SyncEntities

@@ -1,0 +1,1 @@
+"""harvest-sync: the command line that ties producers, consumers and the simulator together."""

@@ -1,0 +1,75 @@
+"""`harvest-sync`: one console command with a subcommand per job."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from infra.config import ConfigError, load_settings
+from infra.logging import configure_logging
+
+
+class CommandGroup(click.Group):
+    """Turns configuration errors into one line on stderr and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.echo(f"harvest-sync: configuration error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=CommandGroup)
+def main() -> None:
+    """Keep a resource-planning PostgreSQL database fed from Harvest."""
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations (safe to run twice, or from several pods)."""
+    from infra.db.engine import make_engine
+    from infra.db.migrate import current_revision, upgrade
+
+    settings = load_settings(require_secret=False)
+    configure_logging(settings.log_level, settings.log_format)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    click.echo(f"database at revision {current_revision(engine)}")
+    engine.dispose()
+
+
+@main.command()
+@click.option(
+    "--queues",
+    default="entities",
+    show_default=True,
+    help="Comma-separated queues to consume: entities, time_entries, autofill.",
+)
+@click.option(
+    "--prefetch", type=click.IntRange(1, 64), default=None, help="Messages in flight (default PREFETCH)."
+)
+def worker(queues: str, prefetch: int | None) -> None:
+    """Consume commands until SIGTERM; any number of workers may run side by side."""
+    from consumers.worker import QUEUE_NAMES, run_worker
+
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = [q for q in names if q not in QUEUE_NAMES]
+    if not names or unknown:
+        raise click.BadParameter(f"unknown queue(s) {unknown or names}; choose from {', '.join(QUEUE_NAMES)}")
+    run_worker(names, prefetch=prefetch)
+
+
+def _register() -> None:
+    from simulator.cli import simulator_command
+
+    from harvest_sync.demo import demo
+    from producers.admin import admin
+
+    main.add_command(admin)
+    main.add_command(demo)
+    main.add_command(simulator_command, name="simulator")
+
+
+_register()

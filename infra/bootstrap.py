@@ -1,0 +1,95 @@
+"""The composition root: the one place that reads settings and builds real adapters.
+
+Tests call bootstrap() with their own settings or fakes; handlers never build clients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import sqlalchemy as sa
+
+from consumers.entities import handle_sync_entities
+from consumers.runs import Clock, utcnow
+from domain.commands import SyncEntities
+from domain.errors import MalformedMessage
+from infra import messages
+from infra.config import Settings, load_settings
+from infra.crypto import TokenCipher
+from infra.db.accounts import AccountRecord
+from infra.db.engine import make_engine
+from infra.db.uow import UnitOfWork
+from infra.harvest.client import HarvestClient
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: sa.Engine
+    cipher: TokenCipher
+    clock: Clock = utcnow
+    harvest_factory: Callable[[AccountRecord], HarvestClient] | None = None
+    handlers: dict[type, Callable[[Any], Any]] = field(default_factory=dict)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.engine)
+
+    def harvest_for(self, account: AccountRecord) -> HarvestClient:
+        if self.harvest_factory is not None:
+            return self.harvest_factory(account)
+        return HarvestClient(
+            self.settings.harvest_api_url,
+            token=self.cipher.open(account.token_sealed),
+            account_id=account.harvest_account_id,
+            user_agent=self.settings.harvest_user_agent,
+            timeout_s=self.settings.harvest_timeout_s,
+        )
+
+    def publisher(self) -> Any:
+        from infra.amqp.publisher import Publisher
+
+        s = self.settings
+        return Publisher(
+            s.amqp_url, prefix=s.amqp_prefix, delivery_limit=s.delivery_limit, retry_delays=s.retry_delays
+        )
+
+    def publish(self, cmd: SyncEntities, publisher: Any | None = None) -> str:
+        """Publish one command (confirmed, mandatory, persistent); return its message id."""
+        type_, body = messages.encode(cmd)
+        if publisher is not None:
+            publisher.publish(messages.queue_for(cmd), body, message_id=cmd.message_id, type=type_)
+            return cmd.message_id
+        with self.publisher() as pub:
+            pub.publish(messages.queue_for(cmd), body, message_id=cmd.message_id, type=type_)
+        return cmd.message_id
+
+    def dispatch(self, delivery: Any) -> None:
+        """Decode a delivery and run its handler; errors go back to the consumer runtime."""
+        cmd = messages.decode(delivery.body)
+        if messages.queue_for(cmd) != delivery.queue:
+            raise MalformedMessage(f"{type(cmd).__name__} does not belong on queue {delivery.queue!r}")
+        self.handlers[type(cmd)](cmd)
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    engine: sa.Engine | None = None,
+    harvest_factory: Callable[[AccountRecord], HarvestClient] | None = None,
+    clock: Clock = utcnow,
+) -> App:
+    settings = settings or load_settings()
+    app = App(
+        settings=settings,
+        engine=engine or make_engine(settings.database_url),
+        cipher=TokenCipher(settings.secret_keys),
+        clock=clock,
+        harvest_factory=harvest_factory,
+    )
+    app.handlers = {
+        SyncEntities: partial(handle_sync_entities, uow=app.uow, harvest_for=app.harvest_for, clock=clock),
+    }
+    return app

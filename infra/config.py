@@ -1,0 +1,121 @@
+"""Settings from environment variables, validated once at start.
+
+Every problem is reported as one line naming the variable, so an operator sees at once what
+to fix. Nothing here connects to anything.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+HARVEST_DEFAULT_URL = "https://api.harvestapp.com/v2"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("json", "console")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    amqp_url: str
+    secret_keys: tuple[str, ...] = field(repr=False)
+    harvest_api_url: str = HARVEST_DEFAULT_URL
+    harvest_user_agent: str = "harvest-sync (ops@example.com)"
+    amqp_prefix: str = "harvest_sync"
+    log_level: str = "info"
+    log_format: str = "console"
+    prefetch: int = 1
+    delivery_limit: int = 5
+    retry_delays: tuple[int, ...] = (5, 30, 300)
+    harvest_timeout_s: float = 30.0
+
+
+DEFAULTS = {
+    "DATABASE_URL": "postgresql+psycopg2://postgres@127.0.0.1:5432/harvest_sync",
+    "AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/%2F",
+}
+
+
+def _require_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ConfigError(f"{name} must be a {'/'.join(schemes)} URL with a host, got {_masked(value)!r}")
+    return value
+
+
+def _masked(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (env.get(name) or default).lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, require_secret: bool = True) -> Settings:
+    """Read and validate settings; raise ConfigError with a one-line reason on the first problem."""
+    env = os.environ if env is None else env
+    database_url = env.get("DATABASE_URL") or DEFAULTS["DATABASE_URL"]
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg2://" + database_url[len("postgresql://") :]
+    _require_url("DATABASE_URL", database_url, ("postgresql+psycopg2",))
+    amqp_url = _require_url("AMQP_URL", env.get("AMQP_URL") or DEFAULTS["AMQP_URL"], ("amqp", "amqps"))
+    harvest_url = (env.get("HARVEST_API_URL") or HARVEST_DEFAULT_URL).rstrip("/")
+    _require_url("HARVEST_API_URL", harvest_url, ("http", "https"))
+    user_agent = env.get("HARVEST_USER_AGENT") or Settings.harvest_user_agent
+    if "(" not in user_agent or ("@" not in user_agent and "http" not in user_agent):
+        raise ConfigError(
+            "HARVEST_USER_AGENT must name the app and a contact, e.g. 'harvest-sync (ops@example.com)'"
+        )
+    keys = tuple(k.strip() for k in (env.get("HARVEST_SYNC_SECRET_KEY") or "").split(",") if k.strip())
+    if require_secret and not keys:
+        raise ConfigError(
+            "HARVEST_SYNC_SECRET_KEY is not set: it encrypts Harvest tokens at rest "
+            "(make one with: harvest-sync admin generate-key)"
+        )
+    retry_raw = env.get("RETRY_DELAYS") or "5,30,300"
+    try:
+        retry_delays = tuple(int(x) for x in retry_raw.split(","))
+    except ValueError:
+        raise ConfigError(f"RETRY_DELAYS must be comma-separated seconds, got {retry_raw!r}") from None
+    prefix = env.get("AMQP_PREFIX") or Settings.amqp_prefix
+    if not prefix.replace("_", "").replace(".", "").replace("-", "").isalnum():
+        raise ConfigError(f"AMQP_PREFIX may hold only letters, digits, '.', '_' and '-', got {prefix!r}")
+    return Settings(
+        database_url=database_url,
+        amqp_url=amqp_url,
+        secret_keys=keys,
+        harvest_api_url=harvest_url,
+        harvest_user_agent=user_agent,
+        amqp_prefix=prefix,
+        log_level=_choice(env, "LOG_LEVEL", "info", LOG_LEVELS),
+        log_format=_choice(env, "LOG_FORMAT", "console", LOG_FORMATS),
+        prefetch=_int(env, "PREFETCH", 1, minimum=1),
+        delivery_limit=_int(env, "DELIVERY_LIMIT", 5, minimum=1),
+        retry_delays=retry_delays,
+        harvest_timeout_s=float(_int(env, "HARVEST_TIMEOUT_S", 30, minimum=1)),
+    )

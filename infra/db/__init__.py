@@ -1,0 +1,1 @@
+"""PostgreSQL adapter: tables, migrations, unit of work and repositories."""

@@ -1,0 +1,128 @@
+"""Accounts: the tenants. Tokens are stored sealed; only infra.crypto opens them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+
+from infra.db import tables as t
+
+KIND_FLAGS = {
+    "clients_projects": "import_clients_projects",
+    "people": "import_people",
+    "actuals": "import_actuals",
+    "autofill": "autofill",
+}
+
+
+@dataclass(frozen=True)
+class AccountRecord:
+    id: int
+    name: str
+    harvest_account_id: int
+    token_sealed: bytes = field(repr=False)
+    import_clients_projects: bool
+    import_people: bool
+    import_actuals: bool
+    autofill: bool
+    timezone: str
+    status: str
+    status_reason: str | None
+
+    def imports(self, kind: str) -> bool:
+        return bool(getattr(self, KIND_FLAGS[kind]))
+
+
+class AccountRepository:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def add(self, *, name: str, harvest_account_id: int, token_sealed: bytes, timezone: str = "UTC") -> int:
+        return self.conn.execute(
+            sa.insert(t.accounts)
+            .values(
+                name=name, harvest_account_id=harvest_account_id, token_sealed=token_sealed, timezone=timezone
+            )
+            .returning(t.accounts.c.id)
+        ).scalar_one()
+
+    def get(self, account_id: int) -> AccountRecord | None:
+        row = self.conn.execute(sa.select(t.accounts).where(t.accounts.c.id == account_id)).mappings().first()
+        return _record(row) if row else None
+
+    def find(self, key: str) -> AccountRecord | None:
+        """By numeric id or by name."""
+        cond = t.accounts.c.name == key
+        if key.isdigit():
+            cond = sa.or_(cond, t.accounts.c.id == int(key))
+        row = (
+            self.conn.execute(sa.select(t.accounts).where(cond).order_by(t.accounts.c.id)).mappings().first()
+        )
+        return _record(row) if row else None
+
+    def all(self) -> list[AccountRecord]:
+        rows = self.conn.execute(sa.select(t.accounts).order_by(t.accounts.c.id)).mappings()
+        return [_record(r) for r in rows]
+
+    def set_status(self, account_id: int, status: str, reason: str | None) -> None:
+        self.conn.execute(
+            sa.update(t.accounts)
+            .where(t.accounts.c.id == account_id)
+            .values(status=status, status_reason=reason)
+        )
+
+    def set_token(self, account_id: int, token_sealed: bytes) -> None:
+        self.conn.execute(
+            sa.update(t.accounts)
+            .where(t.accounts.c.id == account_id)
+            .values(token_sealed=token_sealed, status="active", status_reason=None)
+        )
+
+    def sealed_tokens(self) -> list[tuple[int, bytes]]:
+        rows = self.conn.execute(
+            sa.select(t.accounts.c.id, t.accounts.c.token_sealed).order_by(t.accounts.c.id)
+        )
+        return [(r.id, bytes(r.token_sealed)) for r in rows]
+
+    def record_success(self, account_id: int, kind: str, at: datetime) -> None:
+        stmt = insert(t.account_sync_state).values(account_id=account_id, kind=kind, last_success_at=at)
+        self.conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["account_id", "kind"], set_={"last_success_at": at, "last_error": None}
+            )
+        )
+
+    def record_error(self, account_id: int, kind: str, error: str, at: datetime) -> None:
+        stmt = insert(t.account_sync_state).values(
+            account_id=account_id, kind=kind, last_error=error, last_error_at=at
+        )
+        self.conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["account_id", "kind"], set_={"last_error": error, "last_error_at": at}
+            )
+        )
+
+    def sync_state(self, account_id: int) -> dict[str, dict]:
+        rows = self.conn.execute(
+            sa.select(t.account_sync_state).where(t.account_sync_state.c.account_id == account_id)
+        ).mappings()
+        return {r["kind"]: dict(r) for r in rows}
+
+
+def _record(row: sa.RowMapping) -> AccountRecord:
+    return AccountRecord(
+        id=row["id"],
+        name=row["name"],
+        harvest_account_id=row["harvest_account_id"],
+        token_sealed=bytes(row["token_sealed"]),
+        import_clients_projects=row["import_clients_projects"],
+        import_people=row["import_people"],
+        import_actuals=row["import_actuals"],
+        autofill=row["autofill"],
+        timezone=row["timezone"],
+        status=row["status"],
+        status_reason=row["status_reason"],
+    )

@@ -1,0 +1,63 @@
+"""Sync runs: one per command, what `admin sync --wait` and `admin status` read."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+
+from infra.db import tables as t
+
+
+class RunRepository:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def upsert(self, *, account_id: int, kind: str, message_id: str, **values: object) -> None:
+        stmt = insert(t.sync_runs).values(account_id=account_id, kind=kind, message_id=message_id, **values)
+        self.conn.execute(stmt.on_conflict_do_update(constraint="sync_runs_one_per_message", set_=values))
+
+    def mark_running(self, *, account_id: int, kind: str, message_id: str, at: datetime) -> None:
+        """Running again after a retry or redelivery, but never undo a finished success."""
+        values = {"status": "running", "started_at": at}
+        stmt = insert(t.sync_runs).values(account_id=account_id, kind=kind, message_id=message_id, **values)
+        self.conn.execute(
+            stmt.on_conflict_do_update(
+                constraint="sync_runs_one_per_message",
+                set_=values,
+                where=t.sync_runs.c.status != "succeeded",
+            )
+        )
+
+    def get(self, account_id: int, message_id: str) -> dict | None:
+        row = (
+            self.conn.execute(
+                sa.select(t.sync_runs).where(
+                    t.sync_runs.c.account_id == account_id, t.sync_runs.c.message_id == message_id
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return dict(row) if row else None
+
+    def latest(self, account_id: int, kind: str) -> dict | None:
+        row = (
+            self.conn.execute(
+                sa.select(t.sync_runs)
+                .where(t.sync_runs.c.account_id == account_id, t.sync_runs.c.kind == kind)
+                .order_by(t.sync_runs.c.id.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+        return dict(row) if row else None
+
+    def finish(self, account_id: int, message_id: str, *, status: str, counts: dict, at: datetime) -> None:
+        self.conn.execute(
+            sa.update(t.sync_runs)
+            .where(t.sync_runs.c.account_id == account_id, t.sync_runs.c.message_id == message_id)
+            .values(status=status, counts=counts, finished_at=at, error=None)
+        )

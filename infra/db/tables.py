@@ -1,0 +1,197 @@
+"""SQLAlchemy Core tables. Migrations in infra/db/migrations create them; keep both in step.
+
+Every row carries account_id and every query filters on it: one account never sees another's
+data. Harvest ids are BIGINT (time-entry ids already pass 2^31).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+metadata = sa.MetaData()
+
+PROJECT_TYPES = ("time_and_materials", "fixed_price", "non_billable")
+ACCOUNT_STATUSES = ("active", "needs_attention", "disabled")
+RUN_STATUSES = ("queued", "running", "retrying", "succeeded", "failed", "skipped")
+ENTITY_TYPES = ("client", "project", "person")
+
+
+def _account_fk() -> sa.Column:
+    return sa.Column(
+        "account_id", sa.BigInteger, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
+    )
+
+
+def _created_at() -> sa.Column:
+    return sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
+
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("harvest_account_id", sa.BigInteger, nullable=False),
+    sa.Column("token_sealed", sa.LargeBinary, nullable=False),
+    sa.Column("import_clients_projects", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("import_people", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("import_actuals", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("autofill", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("timezone", sa.Text, nullable=False, server_default="UTC"),
+    sa.Column("status", sa.Text, nullable=False, server_default="active"),
+    sa.Column("status_reason", sa.Text),
+    _created_at(),
+    sa.CheckConstraint(f"status IN {ACCOUNT_STATUSES}", name="accounts_status_valid"),
+)
+
+account_sync_state = sa.Table(
+    "account_sync_state",
+    metadata,
+    _account_fk(),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("last_success_at", sa.DateTime(timezone=True)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_error_at", sa.DateTime(timezone=True)),
+    sa.PrimaryKeyConstraint("account_id", "kind"),
+)
+
+clients = sa.Table(
+    "clients",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    _account_fk(),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("archived", sa.Boolean, nullable=False, server_default=sa.false()),
+    _created_at(),
+)
+
+roles = sa.Table(
+    "roles",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    _account_fk(),
+    sa.Column("name", sa.Text, nullable=False),
+    # Matching is case- and space-insensitive; the key enforces one role per spelling family.
+    sa.Column("match_key", sa.Text, nullable=False),
+    _created_at(),
+    sa.UniqueConstraint("account_id", "match_key", name="roles_account_match_key"),
+)
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    _account_fk(),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id", ondelete="SET NULL")),
+    sa.Column("project_type", sa.Text, nullable=False),
+    sa.Column("budget", sa.Numeric(14, 2)),
+    sa.Column("tags", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("archived", sa.Boolean, nullable=False, server_default=sa.false()),
+    _created_at(),
+    sa.CheckConstraint(f"project_type IN {PROJECT_TYPES}", name="projects_type_valid"),
+)
+
+people = sa.Table(
+    "people",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    _account_fk(),
+    sa.Column("first_name", sa.Text, nullable=False),
+    sa.Column("last_name", sa.Text, nullable=False),
+    sa.Column("email", sa.Text),
+    sa.Column("role_id", sa.BigInteger, sa.ForeignKey("roles.id"), nullable=False),
+    sa.Column("cost", sa.Numeric(12, 2)),
+    sa.Column("archived", sa.Boolean, nullable=False, server_default=sa.false()),
+    _created_at(),
+)
+
+external_refs = sa.Table(
+    "external_refs",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    _account_fk(),
+    sa.Column("entity_type", sa.Text, nullable=False),
+    sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id", ondelete="CASCADE")),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE")),
+    sa.Column("person_id", sa.BigInteger, sa.ForeignKey("people.id", ondelete="CASCADE")),
+    sa.Column("harvest_id", sa.BigInteger, nullable=False),
+    sa.Column("source", sa.Text, nullable=False, server_default="import"),
+    _created_at(),
+    # A Harvest id belongs to at most one entity per account and type; an entity may hold many.
+    sa.UniqueConstraint("account_id", "entity_type", "harvest_id", name="external_refs_one_owner"),
+    sa.CheckConstraint(f"entity_type IN {ENTITY_TYPES}", name="external_refs_type_valid"),
+    sa.CheckConstraint(
+        "(entity_type = 'client' AND client_id IS NOT NULL AND project_id IS NULL AND person_id IS NULL)"
+        " OR (entity_type = 'project' AND project_id IS NOT NULL AND client_id IS NULL AND person_id IS NULL)"
+        " OR (entity_type = 'person' AND person_id IS NOT NULL AND client_id IS NULL AND project_id IS NULL)",
+        name="external_refs_one_target",
+    ),
+)
+
+assignments = sa.Table(
+    "assignments",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    _account_fk(),
+    sa.Column("person_id", sa.BigInteger, sa.ForeignKey("people.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("role_id", sa.BigInteger, sa.ForeignKey("roles.id"), nullable=False),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("end_date", sa.Date, nullable=False),
+    sa.Column("minutes_per_day", sa.Integer, nullable=False),
+    _created_at(),
+    sa.CheckConstraint("end_date >= start_date", name="assignments_dates_ordered"),
+    sa.CheckConstraint("minutes_per_day >= 0", name="assignments_minutes_non_negative"),
+)
+
+sync_runs = sa.Table(
+    "sync_runs",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    _account_fk(),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("counts", JSONB, nullable=False, server_default="{}"),
+    sa.Column("progress", JSONB, nullable=False, server_default="{}"),
+    sa.Column("requested_at", sa.DateTime(timezone=True)),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("error", sa.Text),
+    sa.UniqueConstraint("account_id", "message_id", name="sync_runs_one_per_message"),
+    sa.CheckConstraint(f"status IN {RUN_STATUSES}", name="sync_runs_status_valid"),
+)
+
+import_ledger = sa.Table(
+    "import_ledger",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    _account_fk(),
+    sa.Column("record_type", sa.Text, nullable=False),
+    sa.Column("harvest_id", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("detail", JSONB, nullable=False, server_default="{}"),
+    sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.UniqueConstraint("account_id", "record_type", "harvest_id", name="import_ledger_one_per_record"),
+)
+
+processed_messages = sa.Table(
+    "processed_messages",
+    metadata,
+    sa.Column("consumer", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.PrimaryKeyConstraint("consumer", "message_id"),
+)
+
+sa.Index("clients_account", clients.c.account_id)
+sa.Index("projects_account", projects.c.account_id)
+sa.Index("people_account", people.c.account_id)
+sa.Index("external_refs_client", external_refs.c.client_id)
+sa.Index("external_refs_project", external_refs.c.project_id)
+sa.Index("external_refs_person", external_refs.c.person_id)
+sa.Index("assignments_lookup", assignments.c.account_id, assignments.c.person_id, assignments.c.project_id)
+sa.Index("sync_runs_account_kind", sync_runs.c.account_id, sync_runs.c.kind, sync_runs.c.id)

@@ -1,0 +1,61 @@
+"""Unit of work: one transaction, rolled back unless commit() is called.
+
+The advisory lock, the inbox row and the effects of a message all live in it; the broker ack
+comes after the commit, from the consumer runtime.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import sqlalchemy as sa
+
+from infra.db import tables as t
+from infra.db.accounts import AccountRepository
+from infra.db.entities import EntityRepository
+from infra.db.runs import RunRepository
+
+
+class UnitOfWork:
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self.conn: sa.Connection
+
+    def __enter__(self) -> UnitOfWork:
+        self.conn = self._engine.connect()
+        self._tx = self.conn.begin()
+        self.accounts = AccountRepository(self.conn)
+        self.entities = EntityRepository(self.conn)
+        self.runs = RunRepository(self.conn)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self._tx.is_active:
+                self._tx.rollback()
+        finally:
+            self.conn.close()
+
+    def commit(self) -> None:
+        self._tx.commit()
+
+    def try_lock(self, lock_class: int, account_id: int) -> bool:
+        """Per-account mutual exclusion across pods, released at commit or rollback."""
+        # Two int4 keys: the class namespaces the lock, the account id (fits int4 here) picks it.
+        return bool(
+            self.conn.execute(
+                sa.text("SELECT pg_try_advisory_xact_lock(:c, :a)"), {"c": lock_class, "a": account_id}
+            ).scalar()
+        )
+
+    def claim_message(self, consumer: str, message_id: str) -> bool:
+        """Inbox: False when this consumer already committed this message (a duplicate)."""
+        stmt = (
+            sa.dialects.postgresql.insert(t.processed_messages)
+            .values(consumer=consumer, message_id=message_id)
+            .on_conflict_do_nothing()
+            .returning(t.processed_messages.c.message_id)
+        )
+        return self.conn.execute(stmt).first() is not None

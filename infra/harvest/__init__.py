@@ -1,0 +1,1 @@
+"""Harvest API v2 adapter."""

@@ -1,0 +1,145 @@
+"""Harvest API v2 client: headers, pagination by `links.next`, retries and rate-limit waits.
+
+It yields page by page and never holds a whole data set. The token lives only in the
+session's headers; it never appears in a message, a log line or an exception.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import structlog
+
+from infra.harvest.errors import HarvestAuthError, HarvestRequestError, HarvestUnavailable
+
+log = structlog.get_logger(__name__)
+
+MAX_PER_PAGE = 2000
+RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+
+
+class HarvestClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str,
+        account_id: int,
+        user_agent: str,
+        timeout_s: float = 30.0,
+        max_attempts: int = 6,
+        backoff_base_s: float = 0.5,
+        backoff_cap_s: float = 30.0,
+        max_retry_after_s: float = 120.0,
+        throttle: Callable[[], None] | None = None,
+        on_response: Callable[[int, str], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._session = session or requests.Session()
+        self._session.headers.update(
+            {
+                "Authorization": f"Bearer {token}",
+                "Harvest-Account-Id": str(account_id),
+                "User-Agent": user_agent,
+                "Accept": "application/json",
+            }
+        )
+        self._timeout_s = timeout_s
+        self._max_attempts = max_attempts
+        self._backoff_base_s = backoff_base_s
+        self._backoff_cap_s = backoff_cap_s
+        self._max_retry_after_s = max_retry_after_s
+        # Called before every request: a shared rate limiter plugs in here.
+        self._throttle = throttle or (lambda: None)
+        self._on_response = on_response or (lambda status, path: None)
+        self._sleep = sleep
+        self.requests_made = 0
+
+    def close(self) -> None:
+        self._session.close()
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> dict:
+        """GET one resource (e.g. /users/me, /company) and return its JSON."""
+        return self._request(self._url(path), params)
+
+    def pages(self, path: str, collection: str, params: dict[str, Any] | None = None) -> Iterator[list[dict]]:
+        """Yield each page's records, following `links.next` (cursor or page based) until null."""
+        query = {"per_page": MAX_PER_PAGE, **(params or {})}
+        url: str | None = self._url(path)
+        while url:
+            doc = self._request(url, query)
+            yield doc.get(collection) or []
+            # links.next already carries per_page, filters and the cursor: request it as given.
+            url = (doc.get("links") or {}).get("next")
+            query = None
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def _request(self, url: str, params: dict[str, Any] | None) -> dict:
+        path = urlsplit(url).path
+        for attempt in range(1, self._max_attempts + 1):
+            self._throttle()
+            try:
+                resp = self._session.get(url, params=params, timeout=self._timeout_s)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                self._on_response(0, path)
+                reason = type(exc).__name__
+                if attempt == self._max_attempts:
+                    raise HarvestUnavailable(f"Harvest unreachable on {path}: {reason}") from None
+                self._backoff(attempt, path, reason)
+                continue
+            self.requests_made += 1
+            self._on_response(resp.status_code, path)
+            status = resp.status_code
+            if status == 200:
+                return resp.json()
+            if status in (401, 403):
+                raise HarvestAuthError(status, path)
+            if status == 429:
+                # The 429 body is HTML; only the Retry-After header matters.
+                wait = self._retry_after(resp)
+                if attempt == self._max_attempts:
+                    raise HarvestUnavailable(f"Harvest rate limit persisted on {path}")
+                log.info("harvest_rate_limited", path=path, retry_after_s=wait, attempt=attempt)
+                self._sleep(wait)
+                continue
+            if status in RETRYABLE_STATUS:
+                if attempt == self._max_attempts:
+                    raise HarvestUnavailable(f"Harvest answered {status} on {path} {attempt} times")
+                self._backoff(attempt, path, f"http {status}")
+                continue
+            raise HarvestRequestError(f"Harvest answered {status} on {path}: {_message(resp)}")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _retry_after(self, resp: requests.Response) -> float:
+        raw = resp.headers.get("Retry-After", "")
+        try:
+            wait = float(raw)
+        except ValueError:
+            wait = 15.0  # what Harvest was seen to send
+        return min(max(wait, 0.0), self._max_retry_after_s)
+
+    def _backoff(self, attempt: int, path: str, reason: str) -> None:
+        # Full jitter keeps many workers from retrying in lockstep.
+        ceiling = min(self._backoff_cap_s, self._backoff_base_s * 2 ** (attempt - 1))
+        delay = random.uniform(0, ceiling)
+        log.info("harvest_retry", path=path, reason=reason, attempt=attempt, delay_s=round(delay, 2))
+        self._sleep(delay)
+
+
+def _message(resp: requests.Response) -> str:
+    if "json" in resp.headers.get("Content-Type", ""):
+        try:
+            doc = resp.json()
+            return str(doc.get("message") or doc.get("error") or doc)[:200]
+        except ValueError:
+            pass
+    return resp.reason or ""

@@ -1,0 +1,202 @@
+"""`harvest-sync admin`: publish commands and manage accounts by hand.
+
+Every bad input exits non-zero with a one-line reason. Tokens come from HARVEST_TOKEN or a
+hidden prompt, never from argv, where `ps` and shell history would show them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+
+import click
+
+from domain.commands import SyncEntities
+from infra.bootstrap import App, bootstrap
+from infra.db.accounts import AccountRecord
+from infra.db.entities import AlreadyLinked
+
+WHAT_KINDS = {
+    "clients-projects": ("clients_projects",),
+    "people": ("people",),
+    "all": ("clients_projects", "people"),
+}
+FINAL_STATUSES = ("succeeded", "failed", "skipped")
+
+
+def _app() -> App:
+    from infra.logging import configure_logging
+
+    app = bootstrap()
+    configure_logging(app.settings.log_level, app.settings.log_format)
+    return app
+
+
+def _account(app: App, key: str) -> AccountRecord:
+    with app.uow() as u:
+        account = u.accounts.find(key)
+    if account is None:
+        raise click.ClickException(f"unknown account {key!r}")
+    return account
+
+
+def _read_token() -> str:
+    token = os.environ.get("HARVEST_TOKEN")
+    if token:
+        return token.strip()
+    if not sys.stdin.isatty():
+        raise click.ClickException(
+            "set HARVEST_TOKEN (the Harvest personal access token); it is never read from argv"
+        )
+    return click.prompt("Harvest personal access token", hide_input=True).strip()
+
+
+@click.group()
+def admin() -> None:
+    """Manage accounts and publish sync commands by hand."""
+
+
+@admin.command("generate-key")
+def generate_key() -> None:
+    """Print a new key for HARVEST_SYNC_SECRET_KEY."""
+    from infra.crypto import generate_key as new_key
+
+    click.echo(new_key())
+
+
+@admin.group()
+def account() -> None:
+    """Add and list accounts (tenants)."""
+
+
+@account.command("add")
+@click.option("--name", required=True, help="A unique name for the account.")
+@click.option("--harvest-account-id", required=True, type=click.IntRange(min=1), help="Harvest's account id.")
+@click.option("--timezone", default="UTC", show_default=True, help="IANA time zone of the account's week.")
+def account_add(name: str, harvest_account_id: int, timezone: str) -> None:
+    """Register an account; the token comes from HARVEST_TOKEN or a hidden prompt."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"unknown time zone {timezone!r}", param_hint="--timezone") from None
+    if not name.strip():
+        raise click.BadParameter("must not be empty", param_hint="--name")
+    app = _app()
+    sealed = app.cipher.seal(_read_token())
+    with app.uow() as u:
+        if u.accounts.find(name) is not None:
+            raise click.ClickException(f"an account named {name!r} already exists")
+        account_id = u.accounts.add(
+            name=name.strip(), harvest_account_id=harvest_account_id, token_sealed=sealed, timezone=timezone
+        )
+        u.commit()
+    click.echo(account_id)
+
+
+@account.command("list")
+def account_list() -> None:
+    """Each account with its status and last successful sync per kind."""
+    app = _app()
+    with app.uow() as u:
+        rows = [(a, u.accounts.sync_state(a.id)) for a in u.accounts.all()]
+    click.echo(f"{'id':>5}  {'name':<24} {'harvest id':>12}  {'status':<16} last successful sync")
+    for a, state in rows:
+        last = ", ".join(
+            f"{kind}={_ts(s['last_success_at'])}" for kind, s in sorted(state.items()) if s["last_success_at"]
+        )
+        click.echo(f"{a.id:>5}  {a.name:<24} {a.harvest_account_id:>12}  {a.status:<16} {last or 'never'}")
+        if a.status_reason:
+            click.echo(f"{'':>7}reason: {a.status_reason}")
+
+
+@account.command("set-token")
+@click.argument("account_key", metavar="ACCOUNT")
+def account_set_token(account_key: str) -> None:
+    """Replace the account's token (from HARVEST_TOKEN or a prompt) and clear 'needs attention'."""
+    app = _app()
+    acct = _account(app, account_key)
+    sealed = app.cipher.seal(_read_token())
+    with app.uow() as u:
+        u.accounts.set_token(acct.id, sealed)
+        u.commit()
+    click.echo(f"token replaced for account {acct.id}; status active")
+
+
+@admin.command()
+@click.argument("account_key", metavar="ACCOUNT")
+@click.option("--what", type=click.Choice(sorted(WHAT_KINDS)), default="all", show_default=True)
+@click.option("--wait", is_flag=True, help="Follow the run to its end and print its counts.")
+@click.option(
+    "--timeout", type=click.IntRange(min=1), default=600, show_default=True, help="Seconds to wait."
+)
+def sync(account_key: str, what: str, wait: bool, timeout: int) -> None:
+    """Publish a sync command for ACCOUNT (id or name)."""
+    app = _app()
+    acct = _account(app, account_key)
+    requested_at = datetime.now(UTC).isoformat(timespec="microseconds")
+    cmd = SyncEntities(account_id=acct.id, kinds=WHAT_KINDS[what], requested_at=requested_at)
+    kind = "+".join(cmd.kinds)
+    with app.uow() as u:
+        u.runs.upsert(
+            account_id=acct.id,
+            kind=kind,
+            message_id=cmd.message_id,
+            status="queued",
+            requested_at=datetime.now(UTC),
+        )
+        u.commit()
+    app.publish(cmd)
+    click.echo(f"published {cmd.message_id}")
+    if wait:
+        run = wait_for_run(app, acct.id, cmd.message_id, timeout)
+        click.echo(f"run {run['status']}: {json.dumps(run['counts'], sort_keys=True)}")
+        if run["status"] != "succeeded":
+            raise click.ClickException(f"run {run['status']}: {run.get('error') or 'no detail'}")
+
+
+def wait_for_run(app: App, account_id: int, message_id: str, timeout_s: float) -> dict:
+    """Poll the run until it is final or the deadline passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with app.uow() as u:
+            run = u.runs.get(account_id, message_id)
+        if run and run["status"] in FINAL_STATUSES:
+            return run
+        if time.monotonic() > deadline:
+            status = run["status"] if run else "unknown"
+            raise click.ClickException(f"run still {status} after {timeout_s:.0f}s; is a worker running?")
+        time.sleep(0.25)
+
+
+@admin.command()
+@click.argument("account_key", metavar="ACCOUNT")
+@click.option("--client", "client_id", type=click.IntRange(min=1), help="Our client id.")
+@click.option("--project", "project_id", type=click.IntRange(min=1), help="Our project id.")
+@click.option("--person", "person_id", type=click.IntRange(min=1), help="Our person id.")
+@click.option("--harvest-id", required=True, type=click.IntRange(min=1), help="The Harvest id to attach.")
+def link(
+    account_key: str, client_id: int | None, project_id: int | None, person_id: int | None, harvest_id: int
+) -> None:
+    """Attach a Harvest id to an existing client, project or person, so no duplicate is imported."""
+    chosen = [(t, i) for t, i in (("client", client_id), ("project", project_id), ("person", person_id)) if i]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --client, --project or --person")
+    entity_type, entity_id = chosen[0]
+    app = _app()
+    acct = _account(app, account_key)
+    with app.uow() as u:
+        try:
+            u.entities.link(acct.id, entity_type, entity_id, harvest_id)
+        except (LookupError, AlreadyLinked) as exc:
+            raise click.ClickException(str(exc)) from None
+        u.commit()
+    click.echo(f"{entity_type} {entity_id} linked to Harvest id {harvest_id}")
+
+
+def _ts(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if value else "never"

@@ -1,0 +1,149 @@
+"""Integration fixtures: a database of the test session's own, a broker prefix per test, a
+simulator per test, and an App wired to all three."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from infra.bootstrap import App, bootstrap
+from infra.config import Settings
+from infra.crypto import generate_key
+from infra.db.engine import make_engine
+from infra.db.migrate import upgrade
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def database_url(server_database_url: str) -> Iterator[str]:
+    """A fresh database, migrated, dropped at the end of the session."""
+    server = make_url(server_database_url)
+    name = f"hs_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def amqp_prefix(amqp_url: str) -> Iterator[str]:
+    """A topology name prefix of this test's own, deleted afterwards."""
+    prefix = f"test.{uuid.uuid4().hex[:8]}"
+    yield prefix
+    from infra.amqp.testing import delete_all
+
+    delete_all(amqp_url, prefix)
+
+
+@pytest.fixture(scope="session")
+def secret_key() -> str:
+    return generate_key()
+
+
+@pytest.fixture
+def simulator() -> Iterator:
+    from simulator.server import SimulatorServer
+
+    with SimulatorServer(port=0) as sim:
+        sim.configure(rate_limit_enabled=False)
+        yield sim
+
+
+@pytest.fixture
+def settings(database_url: str, amqp_url: str, amqp_prefix: str, secret_key: str, simulator) -> Settings:
+    return Settings(
+        database_url=database_url,
+        amqp_url=amqp_url,
+        secret_keys=(secret_key,),
+        harvest_api_url=simulator.base_url,
+        amqp_prefix=amqp_prefix,
+        retry_delays=(1, 2),
+        harvest_timeout_s=5.0,
+    )
+
+
+@pytest.fixture
+def env(settings: Settings, secret_key: str) -> dict[str, str]:
+    """The same settings as environment variables, for CLI tests."""
+    return {
+        "DATABASE_URL": settings.database_url,
+        "AMQP_URL": settings.amqp_url,
+        "AMQP_PREFIX": settings.amqp_prefix,
+        "HARVEST_API_URL": settings.harvest_api_url,
+        "HARVEST_SYNC_SECRET_KEY": secret_key,
+        "RETRY_DELAYS": "1,2",
+        "HARVEST_TIMEOUT_S": "5",
+        "LOG_LEVEL": "warning",
+    }
+
+
+@pytest.fixture
+def app(settings: Settings, engine: sa.Engine) -> App:
+    return bootstrap(settings, engine=engine)
+
+
+@pytest.fixture
+def new_account(app: App, simulator) -> Callable[..., tuple[int, int]]:
+    """Create a simulated Harvest account and a matching account here: (our id, harvest id)."""
+
+    def make(harvest_account_id: int | None = None, **sizes: int) -> tuple[int, int]:
+        harvest_id = harvest_account_id or 3_000_000 + uuid.uuid4().int % 1_000_000
+        token = f"tok-{uuid.uuid4().hex}"
+        params = {"seed": 7, "people": 12, "projects": 8, "clients": 4, "days": 10, "entries_per_day": 2}
+        simulator.add_account(account_id=harvest_id, token=token, **{**params, **sizes})
+        with app.uow() as u:
+            our_id = u.accounts.add(
+                name=f"acct-{uuid.uuid4().hex[:8]}",
+                harvest_account_id=harvest_id,
+                token_sealed=app.cipher.seal(token),
+            )
+            u.commit()
+        return our_id, harvest_id
+
+    return make
+
+
+@pytest.fixture
+def run_worker(app: App) -> Iterator[Callable[..., threading.Thread]]:
+    """Start consumer runtimes in threads; all are stopped and joined at teardown."""
+    from consumers.worker import build_runtime
+
+    started = []
+
+    def start(queues: tuple[str, ...] = ("entities",), the_app: App | None = None) -> threading.Thread:
+        runtime = build_runtime(the_app or app, list(queues))
+        thread = threading.Thread(target=runtime.run, daemon=True)
+        thread.start()
+        started.append((runtime, thread))
+        return thread
+
+    yield start
+    for runtime, _thread in started:
+        runtime.stop()
+    for _runtime, thread in started:
+        thread.join(timeout=30)
+
+
+def replace_settings(app: App, **changes: object) -> App:
+    return bootstrap(dataclasses.replace(app.settings, **changes), engine=app.engine)
