@@ -90,10 +90,14 @@ def test_person_from_harvest_uses_cost_rate_and_roles():
         {"id": 1, "first_name": "Ada", "last_name": "L", "email": "a@x", "cost_rate": 55.5, "roles": ["Dev"]}
     )
     assert (person.role_name, person.cost, person.archived) == ("Dev", Decimal("55.5"), False)
-    nobody = person_from_harvest({"id": 2, "first_name": "B", "last_name": "C", "cost_rate": None, "roles": []})
+    nobody = person_from_harvest(
+        {"id": 2, "first_name": "B", "last_name": "C", "cost_rate": None, "roles": []}
+    )
     assert (nobody.role_name, nobody.cost) == (UNKNOWN_ROLE, None)
 
 
 def test_role_names_from_roles_endpoint_override_user_roles():
-    person = person_from_harvest({"id": 1, "first_name": "A", "last_name": "B", "roles": ["Dev", "Ops"]}, ["Dev"])
+    person = person_from_harvest(
+        {"id": 1, "first_name": "A", "last_name": "B", "roles": ["Dev", "Ops"]}, ["Dev"]
+    )
     assert person.role_name == "Dev"

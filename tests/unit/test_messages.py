@@ -8,7 +8,9 @@ from infra import messages
 
 
 def _cmd() -> SyncEntities:
-    return SyncEntities(account_id=7, kinds=("clients_projects", "people"), requested_at="2026-11-26T00:00:00Z")
+    return SyncEntities(
+        account_id=7, kinds=("clients_projects", "people"), requested_at="2026-11-26T00:00:00Z"
+    )
 
 
 def test_round_trip_keeps_the_command_and_its_deterministic_id():

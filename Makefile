@@ -1,0 +1,26 @@
+# Two commands: `make demo` runs the main job end to end, `make test` runs the test suite.
+# Both create the virtualenv on first use.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench-chaos clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/harvest-sync demo
+
+test: $(BIN)/.installed
+	$(BIN)/pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check domain consumers producers infra harvest_sync
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,121 @@
+"""How a handler's result maps to a broker action. Pure: no I/O, no pika.
+
+Handlers only raise; the runtime decides here:
+
+* returned normally                    -> ack
+* ``TransientError``                   -> copy to a delayed retry tier, ack the original;
+                                          after ``max_retries`` of them, dead-letter
+* ``PermanentError`` (and subclasses)  -> dead-letter at once
+* anything else ("our side is broken") -> reject with requeue, until the delivery limit is
+                                          one away, then dead-letter with the exception
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from domain.errors import PermanentError, TransientError
+from infra.amqp.delivery import Delivery
+from infra.amqp.messages import (
+    X_DEAD_LETTER_COUNT,
+    X_ERROR_REASON,
+    X_ERROR_TYPE,
+    X_FAILED_AT,
+    X_LAST_ERROR,
+    X_ORIGINAL_QUEUE,
+    X_RETRY_COUNT,
+    clean_headers,
+    header_int,
+    truncate,
+    utc_now_iso,
+)
+
+
+class Action(StrEnum):
+    ACK = "ack"
+    RETRY = "retry"
+    DEAD_LETTER = "dead_letter"
+    REQUEUE = "requeue"
+
+
+# The event each action is reported as (logs and the on_event hook).
+EVENT_NAMES = {
+    Action.ACK: "acked",
+    Action.RETRY: "retry_scheduled",
+    Action.DEAD_LETTER: "dead_lettered",
+    Action.REQUEUE: "requeued",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The runtime's decision for one delivery."""
+
+    action: Action
+    reason: str = ""
+    error_type: str | None = None
+    retry_tier: int | None = None
+
+    @property
+    def event(self) -> str:
+        return EVENT_NAMES[self.action]
+
+
+def describe(exc: BaseException) -> str:
+    """The exception's message, or its class name when it has none."""
+    return str(exc) or type(exc).__name__
+
+
+def decide(
+    exc: BaseException | None,
+    delivery: Delivery,
+    *,
+    max_retries: int,
+    delivery_limit: int,
+    retry_tiers: int,
+) -> Outcome:
+    """Choose the action for a delivery whose handler returned (``exc=None``) or raised."""
+    if exc is None:
+        return Outcome(Action.ACK, reason="handled")
+    error_type = type(exc).__name__
+    if isinstance(exc, PermanentError):
+        return Outcome(Action.DEAD_LETTER, describe(exc), error_type)
+    if isinstance(exc, TransientError):
+        if delivery.retry_count >= max_retries:
+            reason = f"gave up after {delivery.retry_count} retries: {describe(exc)}"
+            return Outcome(Action.DEAD_LETTER, reason, error_type)
+        tier = min(delivery.retry_count, retry_tiers - 1)
+        return Outcome(Action.RETRY, describe(exc), error_type, retry_tier=tier)
+    # Quorum queues count each return; x-delivery-count is 0 on the first delivery, and the
+    # broker dead-letters (without our reason headers) once it exceeds the limit. So take
+    # the decision ourselves on the last delivery the limit allows us to see with a reason.
+    if delivery.delivery_count + 1 >= delivery_limit:
+        reason = f"delivery limit {delivery_limit} reached: {describe(exc)}"
+        return Outcome(Action.DEAD_LETTER, reason, error_type)
+    return Outcome(Action.REQUEUE, describe(exc), error_type)
+
+
+def retry_headers(delivery: Delivery, outcome: Outcome) -> dict[str, Any]:
+    """Headers for the copy sent to a retry tier."""
+    headers = clean_headers(delivery.headers)
+    headers[X_RETRY_COUNT] = delivery.retry_count + 1
+    headers[X_LAST_ERROR] = truncate(outcome.reason)
+    return headers
+
+
+def dead_letter_headers(delivery: Delivery, outcome: Outcome) -> dict[str, Any]:
+    """Headers for the copy parked in the dead queue: why, what, where from, when."""
+    headers = clean_headers(delivery.headers)
+    headers.update(
+        {
+            X_ERROR_REASON: truncate(outcome.reason),
+            X_ERROR_TYPE: outcome.error_type or "",
+            X_ORIGINAL_QUEUE: delivery.queue,
+            X_FAILED_AT: utc_now_iso(),
+            X_RETRY_COUNT: delivery.retry_count,
+            X_DEAD_LETTER_COUNT: header_int(delivery.headers, X_DEAD_LETTER_COUNT) + 1,
+        }
+    )
+    return headers
