@@ -6,8 +6,8 @@ import signal
 from collections.abc import Sequence
 
 import structlog
-from infra.amqp.consumer import ConsumerRuntime
 
+from infra.amqp.consumer import ConsumerRuntime
 from infra.bootstrap import App, bootstrap
 from infra.logging import configure_logging
 

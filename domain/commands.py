@@ -29,4 +29,19 @@ class SyncEntities:
         return f"sync-entities:{self.account_id}:{'+'.join(self.kinds)}:{self.requested_at}"
 
 
-Command = SyncEntities
+@dataclass(frozen=True)
+class SyncActuals:
+    """Bring an account's actuals in line with Harvest: changed entries since the last sync,
+    then deletions in the trailing window (or in all history when `full_reconcile`)."""
+
+    account_id: int
+    requested_at: str
+    full_reconcile: bool = False
+
+    @property
+    def message_id(self) -> str:
+        suffix = ":full" if self.full_reconcile else ""
+        return f"sync-actuals:{self.account_id}:{self.requested_at}{suffix}"
+
+
+Command = SyncEntities | SyncActuals

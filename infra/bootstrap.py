@@ -14,7 +14,8 @@ import sqlalchemy as sa
 
 from consumers.entities import handle_sync_entities
 from consumers.runs import Clock, utcnow
-from domain.commands import SyncEntities
+from consumers.time_entries import handle_sync_actuals
+from domain.commands import Command, SyncActuals, SyncEntities
 from domain.errors import MalformedMessage
 from infra import messages
 from infra.config import Settings, load_settings
@@ -56,7 +57,7 @@ class App:
             s.amqp_url, prefix=s.amqp_prefix, delivery_limit=s.delivery_limit, retry_delays=s.retry_delays
         )
 
-    def publish(self, cmd: SyncEntities, publisher: Any | None = None) -> str:
+    def publish(self, cmd: Command, publisher: Any | None = None) -> str:
         """Publish one command (confirmed, mandatory, persistent); return its message id."""
         type_, body = messages.encode(cmd)
         if publisher is not None:
@@ -91,5 +92,6 @@ def bootstrap(
     )
     app.handlers = {
         SyncEntities: partial(handle_sync_entities, uow=app.uow, harvest_for=app.harvest_for, clock=clock),
+        SyncActuals: partial(handle_sync_actuals, uow=app.uow, harvest_for=app.harvest_for, clock=clock),
     }
     return app

@@ -8,7 +8,7 @@ import types
 import typing
 from typing import Any
 
-from domain.commands import Command, SyncEntities
+from domain.commands import Command, SyncActuals, SyncEntities
 from domain.errors import MalformedMessage
 
 VERSION = 1
@@ -17,6 +17,7 @@ MAX_BODY_BYTES = 64 * 1024
 # command type on the wire -> (class, logical queue)
 COMMANDS: dict[str, tuple[type, str]] = {
     "sync_entities": (SyncEntities, "entities"),
+    "sync_actuals": (SyncActuals, "time_entries"),
 }
 TYPE_OF = {cls: name for name, (cls, _queue) in COMMANDS.items()}
 
@@ -82,6 +83,8 @@ def _coerce(cmd_name: str, field: str, value: Any, hint: Any) -> Any:
         if value is None and type(None) in args:
             return None
         hint = next(a for a in args if a is not type(None))
+    if hint is bool and not isinstance(value, bool):
+        raise MalformedMessage(f"{cmd_name}.{field} must be true or false")
     # bool is an int subclass; a JSON true is never an account id.
     if hint is int and (not isinstance(value, int) or isinstance(value, bool)):
         raise MalformedMessage(f"{cmd_name}.{field} must be an integer")

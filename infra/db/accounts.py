@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -31,6 +31,9 @@ class AccountRecord:
     timezone: str
     status: str
     status_reason: str | None
+    actuals_start_date: date | None = None
+    reconcile_window_days: int = 60
+    full_reconcile_days: int = 7
 
     def imports(self, kind: str) -> bool:
         return bool(getattr(self, KIND_FLAGS[kind]))
@@ -105,6 +108,14 @@ class AccountRepository:
             )
         )
 
+    def move_cursor(self, account_id: int, kind: str, cursor: datetime, *, full_reconcile: bool) -> None:
+        """The next incremental sync asks for changes since `cursor`; set only on completion."""
+        values: dict[str, object] = {"cursor": cursor}
+        if full_reconcile:
+            values["last_full_reconcile_at"] = cursor
+        stmt = insert(t.account_sync_state).values(account_id=account_id, kind=kind, **values)
+        self.conn.execute(stmt.on_conflict_do_update(index_elements=["account_id", "kind"], set_=values))
+
     def sync_state(self, account_id: int) -> dict[str, dict]:
         rows = self.conn.execute(
             sa.select(t.account_sync_state).where(t.account_sync_state.c.account_id == account_id)
@@ -125,4 +136,7 @@ def _record(row: sa.RowMapping) -> AccountRecord:
         timezone=row["timezone"],
         status=row["status"],
         status_reason=row["status_reason"],
+        actuals_start_date=row["actuals_start_date"],
+        reconcile_window_days=row["reconcile_window_days"],
+        full_reconcile_days=row["full_reconcile_days"],
     )

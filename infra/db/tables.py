@@ -41,6 +41,11 @@ accounts = sa.Table(
     sa.Column("timezone", sa.Text, nullable=False, server_default="UTC"),
     sa.Column("status", sa.Text, nullable=False, server_default="active"),
     sa.Column("status_reason", sa.Text),
+    # Actuals: history starts here (null: all of it); deletions are looked for this many days
+    # back every sync, and in all history every `full_reconcile_days`.
+    sa.Column("actuals_start_date", sa.Date),
+    sa.Column("reconcile_window_days", sa.Integer, nullable=False, server_default="60"),
+    sa.Column("full_reconcile_days", sa.Integer, nullable=False, server_default="7"),
     _created_at(),
     sa.CheckConstraint(f"status IN {ACCOUNT_STATUSES}", name="accounts_status_valid"),
 )
@@ -53,6 +58,9 @@ account_sync_state = sa.Table(
     sa.Column("last_success_at", sa.DateTime(timezone=True)),
     sa.Column("last_error", sa.Text),
     sa.Column("last_error_at", sa.DateTime(timezone=True)),
+    # Where the next incremental sync starts (updated_since); moves only when a sync completes.
+    sa.Column("cursor", sa.DateTime(timezone=True)),
+    sa.Column("last_full_reconcile_at", sa.DateTime(timezone=True)),
     sa.PrimaryKeyConstraint("account_id", "kind"),
 )
 
@@ -195,3 +203,72 @@ sa.Index("external_refs_project", external_refs.c.project_id)
 sa.Index("external_refs_person", external_refs.c.person_id)
 sa.Index("assignments_lookup", assignments.c.account_id, assignments.c.person_id, assignments.c.project_id)
 sa.Index("sync_runs_account_kind", sync_runs.c.account_id, sync_runs.c.kind, sync_runs.c.id)
+
+
+# --- actuals (migration 0002) -------------------------------------------------------------
+
+time_entries = sa.Table(
+    "time_entries",
+    metadata,
+    _account_fk(),
+    sa.Column("harvest_id", sa.BigInteger, nullable=False),
+    # The latest version Harvest gave us.
+    sa.Column("harvest_user_id", sa.BigInteger, nullable=False),
+    sa.Column("harvest_project_id", sa.BigInteger, nullable=False),
+    sa.Column("spent_date", sa.Date, nullable=False),
+    sa.Column("hours", sa.Numeric(12, 6), nullable=False),
+    sa.Column("billable", sa.Boolean, nullable=False),
+    sa.Column("is_running", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("harvest_updated_at", sa.DateTime(timezone=True), nullable=False),
+    # What of it counts in actuals now (null when nothing does); actuals are sums of these.
+    sa.Column("applied_person_id", sa.BigInteger),
+    sa.Column("applied_project_id", sa.BigInteger),
+    sa.Column("applied_role_id", sa.BigInteger),
+    sa.Column("applied_date", sa.Date),
+    sa.Column("applied_minutes", sa.Integer),
+    sa.Column("applied_billable", sa.Boolean),
+    sa.Column("hold_reason", sa.Text),
+    sa.PrimaryKeyConstraint("account_id", "harvest_id"),
+)
+
+actuals = sa.Table(
+    "actuals",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    _account_fk(),
+    sa.Column("person_id", sa.BigInteger, sa.ForeignKey("people.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("role_id", sa.BigInteger, sa.ForeignKey("roles.id"), nullable=False),
+    sa.Column("date", sa.Date, nullable=False),
+    sa.Column("billable_minutes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("nonbillable_minutes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("autofilled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.UniqueConstraint(
+        "account_id", "person_id", "project_id", "role_id", "date", name="actuals_one_per_key"
+    ),
+)
+
+actuals_dirty_people = sa.Table(
+    "actuals_dirty_people",
+    metadata,
+    _account_fk(),
+    sa.Column("person_id", sa.BigInteger, sa.ForeignKey("people.id", ondelete="CASCADE"), nullable=False),
+    sa.PrimaryKeyConstraint("account_id", "person_id"),
+)
+
+sa.Index(
+    "time_entries_applied_key",
+    time_entries.c.account_id,
+    time_entries.c.applied_person_id,
+    time_entries.c.applied_project_id,
+    time_entries.c.applied_role_id,
+    time_entries.c.applied_date,
+)
+sa.Index("time_entries_spent_date", time_entries.c.account_id, time_entries.c.spent_date)
+sa.Index(
+    "time_entries_held",
+    time_entries.c.account_id,
+    postgresql_where=time_entries.c.hold_reason.isnot(None),
+)
+sa.Index("actuals_account_date", actuals.c.account_id, actuals.c.date)

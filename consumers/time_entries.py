@@ -1,0 +1,187 @@
+"""Time-entry consumer: Harvest time entries become actuals, incrementally, nothing lost,
+nothing doubled.
+
+Later syncs ask only for entries updated since the last completed sync (minus an overlap),
+never narrowed by spent_date, so an edit to an entry of any age is seen. Deletions, which
+Harvest never reports, are found by re-listing a trailing window of spent dates.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+
+import structlog
+
+from consumers.runs import Clock, tracked_run, utcnow
+from domain.actuals import Applied, HoldReason, entry_from_harvest, keeps_previous, resolve
+from domain.commands import SyncActuals
+from domain.errors import TransientError, UnknownAccount
+from infra.db.accounts import AccountRecord
+from infra.db.time_entries import TimeEntryRepository
+from infra.db.uow import UnitOfWork
+from infra.harvest.client import HarvestClient
+
+CONSUMER = "time_entries"
+LOCK_CLASS = 2  # advisory-lock namespace: one actuals sync per account at a time
+# updated_since has second precision and looks exclusive: overlap so an edit in the cursor's
+# own second is not lost; upserts make the re-read harmless.
+CURSOR_OVERLAP = timedelta(minutes=5)
+
+log = structlog.get_logger(__name__)
+
+
+class AccountBusy(TransientError):
+    """Another pod is syncing this account's actuals; try again shortly."""
+
+
+def handle_sync_actuals(
+    cmd: SyncActuals,
+    *,
+    uow: Callable[[], UnitOfWork],
+    harvest_for: Callable[[AccountRecord], HarvestClient],
+    clock: Clock = utcnow,
+) -> Counter:
+    with uow() as u:
+        account = u.accounts.get(cmd.account_id)
+    if account is None:
+        raise UnknownAccount(f"account {cmd.account_id} does not exist")
+    stats: Counter = Counter()
+    with (
+        tracked_run(uow, account_id=account.id, kind="actuals", message_id=cmd.message_id, clock=clock),
+        uow() as u,
+    ):
+        if not u.try_lock(LOCK_CLASS, account.id):
+            raise AccountBusy(f"actuals sync for account {account.id} is running elsewhere")
+        if not u.claim_message(CONSUMER, cmd.message_id):
+            log.info("duplicate_skipped", account_id=account.id)
+            return stats
+        started = clock()
+        if not account.import_actuals:
+            stats["skipped.import_off"] = 1
+            u.runs.finish(account.id, cmd.message_id, status="skipped", counts=dict(stats), at=started)
+            u.commit()
+            return stats
+        state = u.accounts.sync_state(account.id).get("actuals") or {}
+        repo = TimeEntryRepository(u.conn, account.id)
+        harvest = harvest_for(account)
+        try:
+            _sync(repo, harvest, account, state, cmd, started, stats)
+        finally:
+            harvest.close()
+        u.accounts.record_success(account.id, "actuals", started)
+        full = stats["reconciled.full"] > 0 or state.get("cursor") is None
+        u.accounts.move_cursor(account.id, "actuals", started, full_reconcile=full)
+        u.runs.finish(account.id, cmd.message_id, status="succeeded", counts=dict(stats), at=clock())
+        u.commit()
+    log.info("actuals_synced", account_id=account.id, **{k.replace(".", "_"): v for k, v in stats.items()})
+    return stats
+
+
+def _sync(
+    repo: TimeEntryRepository,
+    harvest: HarvestClient,
+    account: AccountRecord,
+    state: dict,
+    cmd: SyncActuals,
+    started: datetime,
+    stats: Counter,
+) -> None:
+    cursor: datetime | None = state.get("cursor")
+    if cursor is None:
+        # First sync: all history, or from the account's start date.
+        params = {"from": account.actuals_start_date.isoformat()} if account.actuals_start_date else {}
+    else:
+        params = {"updated_since": _iso(cursor - CURSOR_OVERLAP)}
+    for page in harvest.pages("/time_entries", "time_entries", params):
+        _apply_page(repo, page, stats)
+    if cursor is not None:
+        # A running timer's hours grow while its updated_at may not: re-read them every time.
+        for page in harvest.pages("/time_entries", "time_entries", {"is_running": "true"}):
+            _apply_page(repo, page, stats)
+    # Entries held for a cause that may be fixed now, and people whose role or assignments
+    # changed, are resolved again even though Harvest did not change them.
+    dirty = repo.dirty_people()
+    reapply(repo, repo.held_ids() + repo.ids_of_people(dirty), stats)
+    repo.clear_dirty(dirty)
+    if cursor is not None:
+        _reconcile(repo, harvest, account, state, cmd, started, stats)
+
+
+def _apply_page(repo: TimeEntryRepository, page: list[dict], stats: Counter) -> None:
+    entries = []
+    for obj in page:
+        try:
+            entries.append(entry_from_harvest(obj))
+        except (KeyError, TypeError, ValueError) as exc:
+            stats["entries.malformed"] += 1
+            log.warning("time_entry_malformed", harvest_id=obj.get("id"), error=str(exc))
+    stats["entries.received"] += len(entries)
+    changed = repo.upsert(entries)
+    stats["entries.changed"] += len(changed)
+    reapply(repo, changed, stats)
+
+
+def reapply(repo: TimeEntryRepository, harvest_ids: list[int], stats: Counter) -> None:
+    """Resolve these stored entries again and rebuild the actuals their old and new keys touch."""
+    loaded = repo.load(harvest_ids)
+    if not loaded:
+        return
+    people = repo.people(e.harvest_user_id for e, _ in loaded)
+    projects = repo.projects(e.harvest_project_id for e, _ in loaded)
+    spans = repo.assignments(p.person_id for p in people.values())
+    applied: dict[int, Applied | None] = {}
+    held: dict[int, HoldReason] = {}
+    keys = set()
+    for entry, old_key in loaded:
+        person, project = people.get(entry.harvest_user_id), projects.get(entry.harvest_project_id)
+        assignments = spans.get((person.person_id, project.project_id), []) if person and project else []
+        outcome = resolve(entry, person, project, assignments)
+        if isinstance(outcome, HoldReason):
+            held[entry.harvest_id] = outcome
+            stats[f"held.{outcome.value}"] += 1
+            if keeps_previous(outcome):
+                continue
+            applied[entry.harvest_id] = None
+        else:
+            applied[entry.harvest_id] = outcome
+            keys.add(outcome.key)
+        if old_key is not None:
+            keys.add(old_key)
+    repo.write_outcomes(applied, held)
+    stats["actuals.rebuilt"] += repo.rebuild_actuals(keys)
+
+
+def _reconcile(
+    repo: TimeEntryRepository,
+    harvest: HarvestClient,
+    account: AccountRecord,
+    state: dict,
+    cmd: SyncActuals,
+    started: datetime,
+    stats: Counter,
+) -> None:
+    """Remove what Harvest no longer lists. Runs inside the sync's transaction, so a listing
+    that fails part way raises, rolls back, and deletes nothing."""
+    last_full: datetime | None = state.get("last_full_reconcile_at")
+    full = (
+        cmd.full_reconcile
+        or last_full is None
+        or started - last_full >= timedelta(days=account.full_reconcile_days)
+    )
+    since: date | None = None if full else started.date() - timedelta(days=account.reconcile_window_days)
+    if account.actuals_start_date and (since is None or since < account.actuals_start_date):
+        since = account.actuals_start_date
+    params = {"from": since.isoformat()} if since else {}
+    repo.begin_seen()
+    for page in harvest.pages("/time_entries", "time_entries", params):
+        repo.add_seen(int(o["id"]) for o in page)
+    deleted, keys = repo.delete_missing(since=since)
+    stats["entries.deleted"] += deleted
+    stats["actuals.rebuilt"] += repo.rebuild_actuals(keys)
+    stats["reconciled.full" if full else "reconciled.window"] += 1
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,132 @@
+"""Actuals rules: how one Harvest time entry counts, as pure functions.
+
+An actual is one (person, project, role, day) with billable and non-billable minutes. Each
+entry is rounded to the nearest minute on its own (as Runn does), then summed by its own
+billable flag. An entry that cannot count is held, with a reason, never dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+
+SYNC_OFF_TAG = "sync_off"
+
+
+class HoldReason(StrEnum):
+    PERSON_NOT_IMPORTED = "person_not_imported"
+    PROJECT_NOT_IMPORTED = "project_not_imported"
+    PROJECT_SYNC_OFF = "project_sync_off"
+    ROLE_UNKNOWN = "role_unknown"
+
+
+@dataclass(frozen=True)
+class HarvestEntry:
+    """The fields of a Harvest time entry that actuals depend on."""
+
+    harvest_id: int
+    harvest_user_id: int
+    harvest_project_id: int
+    spent_date: date
+    hours: Decimal
+    billable: bool
+    is_running: bool
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PersonFacts:
+    person_id: int
+    role_id: int
+    role_is_unknown: bool
+
+
+@dataclass(frozen=True)
+class ProjectFacts:
+    project_id: int
+    sync_off: bool
+
+
+@dataclass(frozen=True)
+class AssignmentSpan:
+    assignment_id: int
+    role_id: int
+    start_date: date
+    end_date: date
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What of an entry counts in actuals."""
+
+    person_id: int
+    project_id: int
+    role_id: int
+    date: date
+    minutes: int
+    billable: bool
+
+    @property
+    def key(self) -> tuple[int, int, int, date]:
+        return (self.person_id, self.project_id, self.role_id, self.date)
+
+
+def entry_minutes(hours: Decimal) -> int:
+    """Hours to whole minutes, half up: 0.0083 h (29.9 s) -> 0, 0.0084 h (30.2 s) -> 1."""
+    return int((Decimal(hours) * 60).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def role_on(day: date, assignments: list[AssignmentSpan], person_role_id: int) -> int:
+    """The role of the person's assignment on that project that day, else the person's role.
+
+    Overlapping assignments: the one that started last wins (then the newest), as the most
+    specific plan for that day.
+    """
+    covering = [a for a in assignments if a.start_date <= day <= a.end_date]
+    if not covering:
+        return person_role_id
+    return max(covering, key=lambda a: (a.start_date, a.assignment_id)).role_id
+
+
+def resolve(
+    entry: HarvestEntry,
+    person: PersonFacts | None,
+    project: ProjectFacts | None,
+    assignments: list[AssignmentSpan],
+) -> Applied | HoldReason:
+    if person is None:
+        return HoldReason.PERSON_NOT_IMPORTED
+    if project is None:
+        return HoldReason.PROJECT_NOT_IMPORTED
+    if project.sync_off:
+        return HoldReason.PROJECT_SYNC_OFF
+    if person.role_is_unknown:
+        return HoldReason.ROLE_UNKNOWN
+    return Applied(
+        person_id=person.person_id,
+        project_id=project.project_id,
+        role_id=role_on(entry.spent_date, assignments, person.role_id),
+        date=entry.spent_date,
+        minutes=entry_minutes(entry.hours),
+        billable=entry.billable,
+    )
+
+
+def keeps_previous(reason: HoldReason) -> bool:
+    """A sync_off project keeps what was imported before the tag; other holds count nothing."""
+    return reason is HoldReason.PROJECT_SYNC_OFF
+
+
+def entry_from_harvest(obj: dict) -> HarvestEntry:
+    return HarvestEntry(
+        harvest_id=int(obj["id"]),
+        harvest_user_id=int(obj["user"]["id"]),
+        harvest_project_id=int(obj["project"]["id"]),
+        spent_date=date.fromisoformat(obj["spent_date"]),
+        hours=Decimal(str(obj.get("hours") or 0)),
+        billable=bool(obj.get("billable")),
+        is_running=bool(obj.get("is_running")),
+        updated_at=datetime.fromisoformat(obj["updated_at"].replace("Z", "+00:00")),
+    )
