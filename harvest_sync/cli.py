@@ -64,6 +64,8 @@ def worker(queues: str, prefetch: int | None) -> None:
 def _register() -> None:
     from simulator.cli import simulator_command
 
+    import producers.admin_planning
+    import producers.export  # noqa: F401
     from harvest_sync.demo import demo
     from producers.admin import admin
 

@@ -1,7 +1,7 @@
 """`harvest-sync demo`: the whole path on a sample agency, in one command.
 
-Migrate, start the simulator, register a demo account, publish the sync, consume it, and show
-what was imported. Running it again imports nothing twice.
+Migrate, start the simulator, register a demo account, publish the syncs, consume them, and
+show what was imported. Running it again imports nothing twice.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import click
 import sqlalchemy as sa
 
-from infra.config import load_settings
+from infra.config import Settings, load_settings
 
 DEMO_ACCOUNT = "demo"
 DEMO_HARVEST_ACCOUNT_ID = 1_000_001
@@ -24,82 +24,68 @@ DEMO_HARVEST_ACCOUNT_ID = 1_000_001
 @click.option("--people", default=25, show_default=True, type=click.IntRange(1, 5000))
 @click.option("--projects", default=12, show_default=True, type=click.IntRange(1, 10000))
 @click.option("--clients", default=5, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3650))
 @click.option("--seed", default=1, show_default=True, type=int)
-def demo(people: int, projects: int, clients: int, seed: int) -> None:
+def demo(people: int, projects: int, clients: int, days: int, seed: int) -> None:
     """Run the main job end to end against a simulated Harvest agency."""
-    from simulator.server import SimulatorServer
-
-    from consumers.worker import build_runtime
-    from harvest_sync.services import ServiceUnavailable, ensure_database, services
-    from infra.bootstrap import bootstrap
+    from harvest_sync.services import ServiceUnavailable, services
     from infra.crypto import generate_key
-    from infra.db.engine import make_engine
-    from infra.db.migrate import upgrade
     from infra.logging import configure_logging
-    from producers.admin import wait_for_run
 
     settings = load_settings(require_secret=False)
     configure_logging("warning", settings.log_format)
     if not settings.secret_keys:
-        click.echo("HARVEST_SYNC_SECRET_KEY not set: using a throw-away key for this demo")
+        click.echo("HARVEST_SYNC_SECRET_KEY is not set: this demo seals its token with a throw-away key")
         settings = dataclasses.replace(settings, secret_keys=(generate_key(),))
     try:
-        stack = services(settings.database_url, settings.amqp_url)
-        database_url, amqp_url = stack.__enter__()
+        with services(settings.database_url, settings.amqp_url) as (database_url, amqp_url):
+            settings = dataclasses.replace(settings, database_url=database_url, amqp_url=amqp_url)
+            _run_demo(settings, dict(people=people, projects=projects, clients=clients, days=days, seed=seed))
     except ServiceUnavailable as exc:
         raise click.ClickException(str(exc)) from None
-    try:
-        ensure_database(database_url)
-        engine = make_engine(database_url)
-        upgrade(engine)
-        click.echo("1. database migrated")
-        token = secrets.token_urlsafe(24)
-        with SimulatorServer(port=0) as sim:
-            sim.add_account(
-                account_id=DEMO_HARVEST_ACCOUNT_ID,
-                token=token,
-                seed=seed,
-                people=people,
-                projects=projects,
-                clients=clients,
-                days=14,
-                entries_per_day=2,
-            )
-            click.echo(f"2. Harvest simulator serving a sample agency at {sim.base_url}")
-            settings = dataclasses.replace(
-                settings, database_url=database_url, amqp_url=amqp_url, harvest_api_url=sim.base_url
-            )
-            app = bootstrap(settings, engine=engine)
-            account_id = _register(app, token)
-            click.echo(f"3. demo account registered (id {account_id})")
-            runtime = build_runtime(app, ["entities"])
-            consumer = threading.Thread(target=runtime.run, name="demo-worker", daemon=True)
-            consumer.start()
-            from domain.commands import SyncEntities
 
-            cmd = SyncEntities(
-                account_id=account_id,
-                kinds=("clients_projects", "people"),
-                requested_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+
+def _run_demo(settings: Settings, agency: dict) -> None:
+    from simulator.server import SimulatorServer
+
+    from consumers.worker import build_runtime
+    from domain.commands import SyncActuals, SyncEntities
+    from harvest_sync.services import ensure_database
+    from infra.bootstrap import bootstrap
+    from infra.db.engine import make_engine
+    from infra.db.migrate import upgrade
+    from producers.admin import publish_tracked, wait_for_run
+
+    ensure_database(settings.database_url)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    click.echo("1. database migrated")
+    token = secrets.token_urlsafe(24)
+    with SimulatorServer(port=0) as sim:
+        sim.add_account(account_id=DEMO_HARVEST_ACCOUNT_ID, token=token, entries_per_day=2, **agency)
+        click.echo(f"2. Harvest simulator serving a sample agency at {sim.base_url}")
+        app = bootstrap(dataclasses.replace(settings, harvest_api_url=sim.base_url), engine=engine)
+        account_id = _register(app, token)
+        click.echo(f"3. demo account registered (id {account_id})")
+        runtime = build_runtime(app, ["entities", "time_entries"])
+        consumer = threading.Thread(target=runtime.run, name="demo-worker", daemon=True)
+        consumer.start()
+        try:
+            now = datetime.now(UTC).isoformat(timespec="microseconds")
+            entities = SyncEntities(
+                account_id=account_id, kinds=("clients_projects", "people"), requested_at=now
             )
-            with app.uow() as u:
-                u.runs.upsert(
-                    account_id=account_id,
-                    kind="+".join(cmd.kinds),
-                    message_id=cmd.message_id,
-                    status="queued",
-                    requested_at=datetime.now(UTC),
-                )
-                u.commit()
-            app.publish(cmd)
-            click.echo("4. sync published to RabbitMQ; consuming...")
-            run = wait_for_run(app, account_id, cmd.message_id, timeout_s=300)
+            publish_tracked(app, entities)
+            click.echo("4. entity sync published to RabbitMQ; a worker is consuming it...")
+            _report_entities(app, account_id, wait_for_run(app, account_id, entities.message_id, 300))
+            actuals = SyncActuals(account_id=account_id, requested_at=now)
+            publish_tracked(app, actuals)
+            click.echo("5. actuals sync published...")
+            _report_actuals(app, account_id, wait_for_run(app, account_id, actuals.message_id, 300))
+        finally:
             runtime.stop()
             consumer.join(timeout=30)
-        _report(app, account_id, run)
-        engine.dispose()
-    finally:
-        stack.__exit__(None, None, None)
+    engine.dispose()
 
 
 def _register(app, token: str) -> int:  # type: ignore[no-untyped-def]
@@ -117,11 +103,11 @@ def _register(app, token: str) -> int:  # type: ignore[no-untyped-def]
     return account_id
 
 
-def _report(app, account_id: int, run: dict) -> None:  # type: ignore[no-untyped-def]
+def _report_entities(app, account_id: int, run: dict) -> None:  # type: ignore[no-untyped-def]
     from infra.db import tables as t
 
     counts = run["counts"]
-    click.echo(f"5. run {run['status']}")
+    click.echo(f"   run {run['status']}")
     for entity in ("clients", "projects", "people"):
         click.echo(
             f"   {entity:<9} created {counts.get(f'{entity}.created', 0):>5}"
@@ -134,6 +120,26 @@ def _report(app, account_id: int, run: dict) -> None:  # type: ignore[no-untyped
             .where(t.people.c.account_id == account_id, t.roles.c.match_key == "unknown")
             .order_by(t.people.c.id)
         ).all()
-    click.echo(f"   people whose role is Unknown (set one before syncing actuals): {len(unknown)}")
+    click.echo(f"   people whose role is Unknown (set one with `admin person`): {len(unknown)}")
     for pid, first, last in unknown:
         click.echo(f"     #{pid} {first} {last}")
+
+
+def _report_actuals(app, account_id: int, run: dict) -> None:  # type: ignore[no-untyped-def]
+    from infra.db import tables as t
+
+    counts = run["counts"]
+    with app.engine.connect() as conn:
+        actuals = conn.execute(
+            sa.select(sa.func.count()).select_from(t.actuals).where(t.actuals.c.account_id == account_id)
+        ).scalar_one()
+        held = conn.execute(
+            sa.select(t.import_ledger.c.reason, sa.func.count())
+            .where(t.import_ledger.c.account_id == account_id)
+            .group_by(t.import_ledger.c.reason)
+        ).all()
+    click.echo(
+        f"   run {run['status']}: {counts.get('entries.received', 0)} time entries read, {actuals} actuals"
+    )
+    for reason, n in held:
+        click.echo(f"   held, not imported ({reason}): {n}  -> `harvest-sync admin ledger {DEMO_ACCOUNT}`")

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import click
 
-from domain.commands import SyncEntities
+from domain.commands import Command, SyncActuals, SyncEntities
 from infra.bootstrap import App, bootstrap
 from infra.db.accounts import AccountRecord
 from infra.db.entities import AlreadyLinked
@@ -22,7 +22,8 @@ from infra.db.entities import AlreadyLinked
 WHAT_KINDS = {
     "clients-projects": ("clients_projects",),
     "people": ("people",),
-    "all": ("clients_projects", "people"),
+    "actuals": ("actuals",),
+    "all": ("clients_projects", "people", "actuals"),
 }
 FINAL_STATUSES = ("succeeded", "failed", "skipped")
 
@@ -129,34 +130,59 @@ def account_set_token(account_key: str) -> None:
 
 @admin.command()
 @click.argument("account_key", metavar="ACCOUNT")
-@click.option("--what", type=click.Choice(sorted(WHAT_KINDS)), default="all", show_default=True)
-@click.option("--wait", is_flag=True, help="Follow the run to its end and print its counts.")
+@click.option("--what", type=click.Choice(list(WHAT_KINDS)), default="all", show_default=True)
+@click.option(
+    "--full", is_flag=True, help="Actuals: look for deletions in all history, not the trailing window."
+)
+@click.option("--wait", is_flag=True, help="Follow each run to its end and print its counts.")
 @click.option(
     "--timeout", type=click.IntRange(min=1), default=600, show_default=True, help="Seconds to wait."
 )
-def sync(account_key: str, what: str, wait: bool, timeout: int) -> None:
-    """Publish a sync command for ACCOUNT (id or name)."""
+def sync(account_key: str, what: str, full: bool, wait: bool, timeout: int) -> None:
+    """Publish sync commands for ACCOUNT (id or name). With `all`, entities go first."""
     app = _app()
     acct = _account(app, account_key)
-    requested_at = datetime.now(UTC).isoformat(timespec="microseconds")
-    cmd = SyncEntities(account_id=acct.id, kinds=WHAT_KINDS[what], requested_at=requested_at)
-    kind = "+".join(cmd.kinds)
+    kinds = WHAT_KINDS[what]
+    commands: list[Command] = []
+    entity_kinds = tuple(k for k in kinds if k != "actuals")
+    if entity_kinds:
+        commands.append(SyncEntities(account_id=acct.id, kinds=entity_kinds, requested_at=_now_id()))
+    if "actuals" in kinds:
+        commands.append(SyncActuals(account_id=acct.id, requested_at=_now_id(), full_reconcile=full))
+    failed = []
+    for cmd in commands:
+        publish_tracked(app, cmd)
+        click.echo(f"published {cmd.message_id}")
+        if wait:
+            # Waiting before the next command lets actuals find the people just imported.
+            run = wait_for_run(app, acct.id, cmd.message_id, timeout)
+            click.echo(f"run {run['status']}: {json.dumps(run['counts'], sort_keys=True)}")
+            if run["status"] == "failed":
+                failed.append(f"{run['kind']}: {run.get('error') or 'no detail'}")
+    if failed:
+        raise click.ClickException("run failed: " + "; ".join(failed))
+
+
+def _now_id() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def run_kind(cmd: Command) -> str:
+    return "actuals" if isinstance(cmd, SyncActuals) else "+".join(cmd.kinds)
+
+
+def publish_tracked(app: App, cmd: Command) -> None:
+    """Record the run as queued, then publish: `--wait` and `admin status` can follow it."""
     with app.uow() as u:
         u.runs.upsert(
-            account_id=acct.id,
-            kind=kind,
+            account_id=cmd.account_id,
+            kind=run_kind(cmd),
             message_id=cmd.message_id,
             status="queued",
             requested_at=datetime.now(UTC),
         )
         u.commit()
     app.publish(cmd)
-    click.echo(f"published {cmd.message_id}")
-    if wait:
-        run = wait_for_run(app, acct.id, cmd.message_id, timeout)
-        click.echo(f"run {run['status']}: {json.dumps(run['counts'], sort_keys=True)}")
-        if run["status"] != "succeeded":
-            raise click.ClickException(f"run {run['status']}: {run.get('error') or 'no detail'}")
 
 
 def wait_for_run(app: App, account_id: int, message_id: str, timeout_s: float) -> dict:
