@@ -111,7 +111,7 @@ def _import_people(u: UnitOfWork, account_id: int, harvest: HarvestClient) -> Co
     role_names = _role_names_by_user(harvest)
     for page in harvest.pages("/users", "users"):
         drafts = [
-            person_from_harvest(o, role_names.get(int(o["id"])) if role_names is not None else None)
+            person_from_harvest(o, role_names.get(int(o["id"])))
             for o in page
             if o.get("id") is not None
         ]
@@ -127,9 +127,9 @@ def _import_people(u: UnitOfWork, account_id: int, harvest: HarvestClient) -> Co
     return counts
 
 
-def _role_names_by_user(harvest: HarvestClient) -> dict[int, list[str]] | None:
-    """Role names per user from /v2/roles (ids on both sides); None when the token may not list
-    roles (admin only), in which case each user's own `roles` names are used."""
+def _role_names_by_user(harvest: HarvestClient) -> dict[int, list[str]]:
+    """Role names per user from /v2/roles (ids on both sides); empty when the token may not list
+    roles (admin only), in which case each user's own `roles` names are all there is."""
     by_user: dict[int, list[str]] = {}
     try:
         for page in harvest.pages("/roles", "roles"):
@@ -140,7 +140,7 @@ def _role_names_by_user(harvest: HarvestClient) -> dict[int, list[str]] | None:
         if exc.status != 403:
             raise
         log.info("roles_forbidden_using_user_roles")
-        return None
+        return {}
     return by_user
 
 

@@ -93,10 +93,10 @@ def project_from_harvest(obj: dict) -> NewProject:
     )
 
 
-def person_from_harvest(obj: dict, role_names: list[str] | None = None) -> NewPerson:
-    """`role_names`, when given, are the user's roles as /v2/roles lists them (ids on both sides),
-    which the reference prefers over the user's own `roles` names."""
-    names = list(obj.get("roles") or []) if role_names is None else role_names
+def person_from_harvest(obj: dict, listed_role_names: list[str] | None = None) -> NewPerson:
+    """`listed_role_names` are the user's roles as /v2/roles lists them (ids on both sides); they
+    are merged with the user's own `roles` names, so either source alone is enough."""
+    names = list(obj.get("roles") or []) + list(listed_role_names or [])
     cost = obj.get("cost_rate")
     return NewPerson(
         harvest_id=int(obj["id"]),

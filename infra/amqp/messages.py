@@ -57,14 +57,10 @@ def build_properties(
 
 def is_broker_header(name: str) -> bool:
     """True for headers RabbitMQ writes when it delivers or dead-letters a message."""
-    return name in (X_DELIVERY_COUNT, X_DEATH) or name.startswith(
-        ("x-first-death-", "x-last-death-")
-    )
+    return name in (X_DELIVERY_COUNT, X_DEATH) or name.startswith(("x-first-death-", "x-last-death-"))
 
 
-def copy_properties(
-    properties: pika.BasicProperties, headers: Mapping[str, Any]
-) -> pika.BasicProperties:
+def copy_properties(properties: pika.BasicProperties, headers: Mapping[str, Any]) -> pika.BasicProperties:
     """A copy of a delivery's properties for republishing, with ``headers`` replacing its own.
 
     Callers pass headers already stripped of broker-owned ones (see :func:`clean_headers`).

@@ -88,9 +88,10 @@ def decide(
             return Outcome(Action.DEAD_LETTER, reason, error_type)
         tier = min(delivery.retry_count, retry_tiers - 1)
         return Outcome(Action.RETRY, describe(exc), error_type, retry_tier=tier)
-    # Quorum queues count each return; x-delivery-count is 0 on the first delivery, and the
-    # broker dead-letters (without our reason headers) once it exceeds the limit. So take
-    # the decision ourselves on the last delivery the limit allows us to see with a reason.
+    # Quorum queues count every return (reject, lost channel, crashed pod) in
+    # x-delivery-count, 0 on the first delivery, and dead-letter past the limit, but
+    # without our reason headers. So dead-letter ourselves one delivery early, with the
+    # reason; the broker's limit stays as the backstop for a pod that dies mid-handler.
     if delivery.delivery_count + 1 >= delivery_limit:
         reason = f"delivery limit {delivery_limit} reached: {describe(exc)}"
         return Outcome(Action.DEAD_LETTER, reason, error_type)

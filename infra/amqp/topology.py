@@ -55,13 +55,11 @@ class Names:
         head = f"{self.prefix}."
         if not work_queue.startswith(head):
             return None
-        rest = work_queue[len(head):]
+        rest = work_queue[len(head) :]
         return rest if rest and "." not in rest else None
 
 
-def all_queue_names(
-    prefix: str, queues: Sequence[str], retry_tiers: int
-) -> list[str]:
+def all_queue_names(prefix: str, queues: Sequence[str], retry_tiers: int) -> list[str]:
     """Every queue of the topology: work, dead and retry queues, per logical queue."""
     names = Names(prefix)
     out: list[str] = []
@@ -97,9 +95,7 @@ def declare_topology(
             _declare_retry_queue(channel, names, q, tier, delay)
 
 
-def _declare_work_queue(
-    channel: BlockingChannel, names: Names, q: str, delivery_limit: int
-) -> None:
+def _declare_work_queue(channel: BlockingChannel, names: Names, q: str, delivery_limit: int) -> None:
     arguments = {
         "x-queue-type": "quorum",
         # RabbitMQ 3.x has no default delivery limit: without this a crashing handler
@@ -117,15 +113,11 @@ def _declare_work_queue(
 def _declare_dead_queue(channel: BlockingChannel, names: Names, q: str) -> None:
     # No delivery limit here on purpose: peeking at dead letters (get, then requeue)
     # bumps their delivery count and must never drop them.
-    channel.queue_declare(
-        names.dead_queue(q), durable=True, arguments={"x-queue-type": "quorum"}
-    )
+    channel.queue_declare(names.dead_queue(q), durable=True, arguments={"x-queue-type": "quorum"})
     channel.queue_bind(names.dead_queue(q), names.dead_exchange, routing_key=q)
 
 
-def _declare_retry_queue(
-    channel: BlockingChannel, names: Names, q: str, tier: int, delay: float
-) -> None:
+def _declare_retry_queue(channel: BlockingChannel, names: Names, q: str, tier: int, delay: float) -> None:
     arguments = {
         "x-queue-type": "quorum",
         # One fixed TTL per queue: messages expire only from the head, so mixed

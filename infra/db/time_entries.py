@@ -47,8 +47,9 @@ class TimeEntryRepository:
     def upsert(self, entries: Sequence[HarvestEntry]) -> list[int]:
         """Store each entry's latest version; return the ids whose stored version changed.
 
-        An older version never overwrites a newer one (Harvest's updated_at decides); an equal
-        timestamp with other hours is a running timer that grew, and is taken.
+        An older version never overwrites a newer one (Harvest's updated_at decides). An equal
+        timestamp with other values is taken: a running timer that grew, or a second edit
+        within the same second (Harvest's timestamps have second precision).
         """
         temp_table(
             self.conn,
@@ -76,6 +77,8 @@ class TimeEntryRepository:
         )
         cols = ", ".join(RAW_COLUMNS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in RAW_COLUMNS[1:])
+        excluded = ", ".join(f"excluded.{c}" for c in RAW_COLUMNS[1:])
+        current = ", ".join(f"t.{c}" for c in RAW_COLUMNS[1:])
         # DISTINCT ON: one statement may not touch a row twice; keep each id's newest version.
         # ORDER BY harvest_id: concurrent writers lock rows in the same order (no deadlocks).
         rows = self.conn.execute(
@@ -89,8 +92,7 @@ class TimeEntryRepository:
                 ORDER BY harvest_id
                 ON CONFLICT (account_id, harvest_id) DO UPDATE SET {updates}
                 WHERE excluded.harvest_updated_at >= t.harvest_updated_at
-                  AND (excluded.harvest_updated_at, excluded.hours, excluded.is_running)
-                      IS DISTINCT FROM (t.harvest_updated_at, t.hours, t.is_running)
+                  AND ({excluded}) IS DISTINCT FROM ({current})
                 RETURNING harvest_id
                 """
             ),

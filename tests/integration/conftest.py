@@ -145,5 +145,16 @@ def run_worker(app: App) -> Iterator[Callable[..., threading.Thread]]:
         thread.join(timeout=30)
 
 
+@pytest.fixture
+def synced(app, simulator, new_account, engine):
+    """An account with entities and actuals imported once: (our id, harvest store)."""
+    account_id, harvest_id = new_account(people=15, projects=8, clients=4, days=20, entries_per_day=2)
+    from tests.integration.actuals_support import sync_actuals, sync_entities
+
+    sync_entities(app, account_id)
+    sync_actuals(app, account_id)
+    return account_id, simulator.store(harvest_id)
+
+
 def replace_settings(app: App, **changes: object) -> App:
     return bootstrap(dataclasses.replace(app.settings, **changes), engine=app.engine)

@@ -96,8 +96,10 @@ def test_person_from_harvest_uses_cost_rate_and_roles():
     assert (nobody.role_name, nobody.cost) == (UNKNOWN_ROLE, None)
 
 
-def test_role_names_from_roles_endpoint_override_user_roles():
-    person = person_from_harvest(
-        {"id": 1, "first_name": "A", "last_name": "B", "roles": ["Dev", "Ops"]}, ["Dev"]
-    )
-    assert person.role_name == "Dev"
+def test_role_names_from_roles_endpoint_merge_with_user_roles():
+    listed_only = person_from_harvest({"id": 1, "first_name": "A", "last_name": "B", "roles": []}, ["Dev"])
+    assert listed_only.role_name == "Dev"
+    same = person_from_harvest({"id": 1, "first_name": "A", "last_name": "B", "roles": ["dev"]}, ["Dev"])
+    assert same.role_name.casefold() == "dev"
+    several = person_from_harvest({"id": 1, "first_name": "A", "last_name": "B", "roles": ["Dev"]}, ["Ops"])
+    assert several.role_name == "Unknown"

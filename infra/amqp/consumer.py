@@ -1,0 +1,365 @@
+"""Consumer runtime: owns acks, retries, dead-lettering, heartbeats, reconnects and shutdown.
+
+Threading model (pika 1.4.4 ``BlockingConnection`` is not thread-safe and only does I/O while
+you are inside one of its calls):
+
+* the thread that calls :meth:`ConsumerRuntime.run` owns the connection and keeps calling
+  ``process_data_events``, so heartbeats are answered however long a handler runs;
+* each delivery runs ``dispatch`` on a worker thread of its own (at most ``prefetch`` per
+  queue consumed);
+* a finished worker hands its result back with ``add_callback_threadsafe``; acks, rejects and
+  retry/dead-letter publishes all happen on the connection thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pika
+import structlog
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.spec import Basic
+
+from domain.errors import PermanentError, TransientError
+from infra.amqp.connection import (
+    RECOVERABLE_ERRORS,
+    backoff_delay,
+    connection_parameters,
+    mask_url,
+)
+from infra.amqp.delivery import Delivery, Dispatch, OnEvent
+from infra.amqp.outcomes import Action, Outcome, decide
+from infra.amqp.session import InFlight, Session, settle
+from infra.amqp.topology import (
+    DEFAULT_DELIVERY_LIMIT,
+    DEFAULT_PREFIX,
+    DEFAULT_RETRY_DELAYS,
+    Names,
+    declare_topology,
+)
+
+__all__ = ["ConsumerRuntime", "Delivery", "Dispatch", "OnEvent"]
+
+log = structlog.get_logger(__name__)
+
+# How often the connection thread looks up from I/O to check for stop() and a broken channel.
+POLL_INTERVAL_S = 0.2
+
+_LOG_LEVELS = {
+    "acked": "info",
+    "retry_scheduled": "warning",
+    "dead_lettered": "error",
+    "requeued": "warning",
+    "stale_dropped": "warning",
+}
+
+
+class SessionBroken(Exception):
+    """The channel closed or the broker cancelled our consumer; reconnect."""
+
+
+class ConsumerRuntime:
+    """Consume the work queues of ``queues`` and run ``dispatch`` for each delivery.
+
+    Handlers only raise (see ``infra.amqp.outcomes``); this class acks, retries, requeues
+    or dead-letters. ``prefetch`` applies per queue consumed (quorum queues refuse the
+    channel-global QoS that would cap the total).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        queues: Sequence[str],
+        dispatch: Dispatch,
+        prefetch: int = 1,
+        delivery_limit: int = DEFAULT_DELIVERY_LIMIT,
+        retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        max_retries: int = 10,
+        heartbeat: int = 30,
+        shutdown_grace_s: float = 25.0,
+        reconnect_max_delay_s: float = 30.0,
+        on_event: OnEvent | None = None,
+    ) -> None:
+        if not queues:
+            raise ValueError("queues must not be empty")
+        if not retry_delays:
+            raise ValueError("retry_delays needs at least one tier")
+        if prefetch < 1:
+            raise ValueError("prefetch must be at least 1")
+        self._url = url
+        self._names = Names(prefix)
+        self._queues = tuple(queues)
+        self._dispatch = dispatch
+        self._prefetch = prefetch
+        self._delivery_limit = delivery_limit
+        self._retry_delays = tuple(retry_delays)
+        self._max_retries = max_retries
+        self._grace_s = shutdown_grace_s
+        self._max_delay_s = reconnect_max_delay_s
+        self._on_event = on_event
+        self._params = connection_parameters(url, role="consumer", prefix=prefix, heartbeat=heartbeat)
+        self._stopping = False
+        self._stop_at: float | None = None
+        self._connected = False
+        self._generation = 0
+        self._workers: set[threading.Thread] = set()
+        self._workers_lock = threading.Lock()
+
+    @property
+    def connected(self) -> bool:
+        """True while consuming on a live connection (for readiness probes)."""
+        return self._connected
+
+    def stop(self) -> None:
+        """Begin graceful shutdown; returns at once. Thread-safe and signal-safe.
+
+        Only plain attribute writes: a signal handler may interrupt the connection thread
+        inside pika or inside a lock, so taking a lock or touching the connection here could
+        deadlock. The loops poll the flag every ``POLL_INTERVAL_S``.
+        """
+        if self._stop_at is None:
+            self._stop_at = time.monotonic()
+        self._stopping = True
+
+    def run(self) -> None:
+        """Consume until :meth:`stop` is called, reconnecting on its own; then return."""
+        log.info(
+            "consumer_starting",
+            url=mask_url(self._url),
+            prefix=self._names.prefix,
+            queues=list(self._queues),
+            prefetch=self._prefetch,
+        )
+        attempt = 0
+        while not self._stopping:
+            consuming = threading.Event()
+            try:
+                self._run_session(consuming)
+            except (*RECOVERABLE_ERRORS, SessionBroken) as exc:
+                if self._stopping:
+                    break
+                attempt = 0 if consuming.is_set() else attempt + 1
+                delay = backoff_delay(attempt, base=1.0, cap=self._max_delay_s)
+                log.warning(
+                    "amqp_connection_lost",
+                    error=repr(exc),
+                    retry_in_s=round(delay, 2),
+                    attempt=attempt,
+                )
+                self._sleep(delay)
+        self._join_workers()
+        log.info("consumer_stopped")
+
+    # -- one connection ---------------------------------------------------------------
+
+    def _run_session(self, consuming: threading.Event) -> None:
+        connection = pika.BlockingConnection(self._params)
+        session: Session | None = None
+        try:
+            channel = connection.channel()
+            # Retry and dead-letter copies must be confirmed before the original is acked.
+            channel.confirm_delivery()
+            declare_topology(
+                channel,
+                prefix=self._names.prefix,
+                queues=self._queues,
+                delivery_limit=self._delivery_limit,
+                retry_delays=self._retry_delays,
+            )
+            channel.basic_qos(prefetch_count=self._prefetch)
+            self._generation += 1
+            session = Session(self._generation, connection, channel)
+            channel.add_on_cancel_callback(
+                functools.partial(_mark_broken, session, "consumer cancelled by broker")
+            )
+            # Consumers last: deliveries may start the moment basic_consume returns.
+            for q in self._queues:
+                on_message = functools.partial(self._on_message, session, q)
+                tag = channel.basic_consume(self._names.work_queue(q), on_message)
+                session.consumer_tags.append(tag)
+            self._connected = True
+            consuming.set()
+            log.info("consumer_connected", generation=session.generation)
+            self._pump(session)
+            self._drain(session)
+        finally:
+            self._connected = False
+            if session is not None:
+                for record in session.close():
+                    self._report_stale(record, "session closed before the result was settled")
+            if connection.is_open:
+                with contextlib.suppress(*RECOVERABLE_ERRORS):
+                    connection.close()
+
+    def _pump(self, session: Session) -> None:
+        while not self._stopping:
+            session.connection.process_data_events(time_limit=POLL_INTERVAL_S)
+            if session.broken:
+                raise SessionBroken(session.broken)
+            if session.channel.is_closed:
+                raise SessionBroken("channel closed")
+
+    def _drain(self, session: Session) -> None:
+        """Stop new deliveries, give in-flight handlers until the grace deadline, settle them."""
+        log.info("consumer_stopping", inflight=len(session.inflight))
+        for tag in session.consumer_tags:
+            # With manual acks pika rejects (requeue) deliveries that arrived but were not
+            # yet dispatched to us; they go back to the queue for another pod.
+            session.channel.basic_cancel(tag)
+        deadline = self._grace_deadline()
+        while session.inflight and (remaining := deadline - time.monotonic()) > 0:
+            session.connection.process_data_events(time_limit=min(POLL_INTERVAL_S, remaining))
+        if session.inflight:
+            # Closing the connection returns these to the queue (counted as a delivery).
+            log.warning(
+                "shutdown_grace_expired",
+                left_unacked=len(session.inflight),
+                delivery_tags=sorted(session.inflight),
+            )
+
+    # -- deliveries ---------------------------------------------------------------------
+
+    def _on_message(
+        self,
+        session: Session,
+        queue: str,
+        _channel: BlockingChannel,
+        method: Basic.Deliver,
+        properties: pika.BasicProperties,
+        body: bytes,
+    ) -> None:
+        record = InFlight(
+            tag=method.delivery_tag,
+            delivery=Delivery.from_pika(queue, method, properties, body),
+            properties=properties,
+        )
+        session.add(record)
+        worker = threading.Thread(
+            target=self._work,
+            args=(session, record),
+            name=f"amqp-{queue}-{record.tag}",
+            # A handler stuck past the grace period must not keep the process alive.
+            daemon=True,
+        )
+        with self._workers_lock:
+            self._workers.add(worker)
+        worker.start()
+
+    def _work(self, session: Session, record: InFlight) -> None:
+        delivery = record.delivery
+        # contextvars do not cross into a new thread, so bind here, per delivery.
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            message_id=delivery.message_id,
+            command=delivery.type,
+            queue=delivery.queue,
+            delivery_tag=record.tag,
+            redelivered=delivery.redelivered,
+        )
+        try:
+            started = time.monotonic()
+            error: Exception | None = None
+            try:
+                self._dispatch(delivery)
+            except Exception as exc:
+                error = exc
+                _log_handler_error(exc)
+            record.duration_ms = int((time.monotonic() - started) * 1000)
+            record.outcome = decide(
+                error,
+                delivery,
+                max_retries=self._max_retries,
+                delivery_limit=self._delivery_limit,
+                retry_tiers=len(self._retry_delays),
+            )
+            if not session.hand_back(functools.partial(self._settle, session, record)):
+                self._report_stale(record, "connection gone before the handler finished")
+        finally:
+            structlog.contextvars.clear_contextvars()
+            with self._workers_lock:
+                self._workers.discard(threading.current_thread())
+
+    def _settle(self, session: Session, record: InFlight) -> None:
+        # Runs on the connection thread, from process_data_events.
+        if session.take(record.tag) is None:
+            return  # already reported by session.close()
+        if session.generation != self._generation or not session.channel.is_open:
+            # Never ack a tag on a channel other than the one that delivered it.
+            self._report_stale(record, "channel closed before the result was settled")
+            return
+        outcome = settle(session.channel, self._names, record)
+        self._report(outcome, record)
+
+    # -- reporting ----------------------------------------------------------------------
+
+    def _report(self, outcome: Outcome, record: InFlight) -> None:
+        fields: dict[str, Any] = {"reason": outcome.reason, "duration_ms": record.duration_ms}
+        if outcome.action is not Action.ACK:
+            fields["error_type"] = outcome.error_type
+        if outcome.retry_tier is not None:
+            tier = outcome.retry_tier
+            fields.update(retry_tier=tier, retry_delay_s=self._retry_delays[tier])
+        self._emit(outcome.event, record, fields)
+
+    def _report_stale(self, record: InFlight, reason: str) -> None:
+        outcome = record.outcome
+        fields = {"reason": reason, "dropped": outcome.event if outcome else None}
+        self._emit("stale_dropped", record, fields)
+
+    def _emit(self, event: str, record: InFlight, fields: dict[str, Any]) -> None:
+        delivery = record.delivery
+        getattr(log, _LOG_LEVELS[event])(
+            event,
+            message_id=delivery.message_id,
+            command=delivery.type,
+            queue=delivery.queue,
+            delivery_tag=record.tag,
+            redelivered=delivery.redelivered,
+            delivery_count=delivery.delivery_count,
+            retry_count=delivery.retry_count,
+            **fields,
+        )
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(event, delivery, fields)
+        except Exception:
+            # A broken metrics hook must not take the consumer down.
+            log.exception("on_event_hook_failed", hook_event=event)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _grace_deadline(self) -> float:
+        return (self._stop_at or time.monotonic()) + self._grace_s
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self._stopping and (remaining := deadline - time.monotonic()) > 0:
+            time.sleep(min(POLL_INTERVAL_S, remaining))
+
+    def _join_workers(self) -> None:
+        """Give handlers orphaned by a lost connection until the grace deadline to finish."""
+        deadline = self._grace_deadline()
+        with self._workers_lock:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
+
+
+def _mark_broken(session: Session, reason: str, *_args: object) -> None:
+    session.broken = reason
+
+
+def _log_handler_error(exc: Exception) -> None:
+    if isinstance(exc, TransientError | PermanentError):
+        log.warning("handler_failed", error_type=type(exc).__name__, error=str(exc))
+    else:
+        # Not a known failure kind: our side is broken; the traceback is the evidence.
+        log.error("handler_crashed", error_type=type(exc).__name__, exc_info=exc)

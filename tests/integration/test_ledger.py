@@ -1,0 +1,120 @@
+"""Nothing dropped silently: each hold reason lands in the ledger, and the first sync after the
+cause is fixed imports the entry even though Harvest did not change it."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from harvest_sync.cli import main
+from tests.integration.actuals_support import (
+    countable_entry,
+    known_people,
+    ledger,
+    our_id,
+    sync_actuals,
+    sync_entities,
+)
+from tests.integration.truth import actual_rows, assert_actuals_match
+
+
+def _entry(store, user_id, project_id, day, hours=1.25):
+    return store.create(
+        "time_entries", {"user_id": user_id, "project_id": project_id, "spent_date": day, "hours": hours}
+    )
+
+
+def test_person_not_imported_is_held_then_imported(app, synced, engine):
+    account_id, store = synced
+    sample = countable_entry(engine, account_id, store)
+    newcomer = store.create("users", {"first_name": "New", "last_name": "Starter", "roles": ["Designer"]})
+    held = _entry(store, newcomer["id"], sample["project"]["id"], sample["spent_date"])
+
+    sync_actuals(app, account_id)
+    assert ledger(engine, account_id)[held["id"]] == "person_not_imported"
+    assert_actuals_match(engine, account_id, store.list("time_entries"))
+
+    sync_entities(app, account_id)
+    sync_actuals(app, account_id)
+    assert held["id"] not in ledger(engine, account_id)
+    assert_actuals_match(engine, account_id, store.list("time_entries"))
+    assert any(
+        k[0] == our_id(engine, account_id, "person", newcomer["id"]) for k in actual_rows(engine, account_id)
+    )
+
+
+def test_project_not_imported_is_held_then_imported(app, synced, engine):
+    account_id, store = synced
+    sample = countable_entry(engine, account_id, store)
+    project = store.create("projects", {"name": "Late project", "client_id": store.list("clients")[0]["id"]})
+    held = _entry(store, sample["user"]["id"], project["id"], sample["spent_date"])
+
+    sync_actuals(app, account_id)
+    assert ledger(engine, account_id)[held["id"]] == "project_not_imported"
+    sync_entities(app, account_id)
+    sync_actuals(app, account_id)
+    assert held["id"] not in ledger(engine, account_id)
+    assert_actuals_match(engine, account_id, store.list("time_entries"))
+
+
+def test_unknown_role_is_held_until_the_role_is_set(app, env, synced, engine):
+    account_id, store = synced
+    sample = countable_entry(engine, account_id, store)
+    torn = store.create(
+        "users", {"first_name": "Two", "last_name": "Hats", "roles": ["Designer", "Developer"]}
+    )
+    sync_entities(app, account_id)
+    assert known_people(engine, account_id)[torn["id"]] == "unknown"
+    held = _entry(store, torn["id"], sample["project"]["id"], sample["spent_date"])
+
+    sync_actuals(app, account_id)
+    assert ledger(engine, account_id)[held["id"]] == "role_unknown"
+    listing = CliRunner().invoke(main, ["admin", "ledger", str(account_id)], env=env)
+    assert "role_unknown" in listing.output and str(held["id"]) in listing.output
+
+    person = our_id(engine, account_id, "person", torn["id"])
+    result = CliRunner().invoke(
+        main, ["admin", "person", str(account_id), str(person), "--role", "Designer"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    sync_actuals(app, account_id)
+    assert held["id"] not in ledger(engine, account_id)
+    assert_actuals_match(engine, account_id, store.list("time_entries"))
+
+
+def test_sync_off_keeps_what_was_imported_and_holds_what_is_new(app, env, synced, engine):
+    account_id, store = synced
+    sample = countable_entry(engine, account_id, store)
+    project = our_id(engine, account_id, "project", sample["project"]["id"])
+    runner = CliRunner()
+    tagged = runner.invoke(
+        main, ["admin", "tag", str(account_id), "--project", str(project), "--add", "sync_off"], env=env
+    )
+    assert tagged.exit_code == 0, tagged.output
+    before = {k: v for k, v in actual_rows(engine, account_id).items() if k[1] == project}
+    assert before
+
+    # When time on the ignored project is edited, added and deleted in Harvest
+    store.update("time_entries", sample["id"], {"hours": 6.5})
+    new = _entry(store, sample["user"]["id"], sample["project"]["id"], sample["spent_date"], hours=2)
+    others = [
+        e
+        for e in store.list("time_entries")
+        if e["project"]["id"] == sample["project"]["id"] and e["id"] != sample["id"] and e["id"] != new["id"]
+    ]
+    if others:
+        store.delete("time_entries", others[0]["id"])
+    sync_actuals(app, account_id, full=True)
+
+    # Then the project's actuals stay exactly as imported before the tag
+    assert {k: v for k, v in actual_rows(engine, account_id).items() if k[1] == project} == before
+    held = ledger(engine, account_id)
+    assert held[new["id"]] == "project_sync_off" and held[sample["id"]] == "project_sync_off"
+
+    # And removing the tag imports what Harvest has now
+    untagged = runner.invoke(
+        main, ["admin", "tag", str(account_id), "--project", str(project), "--remove", "sync_off"], env=env
+    )
+    assert untagged.exit_code == 0
+    sync_actuals(app, account_id, full=True)
+    assert not ledger(engine, account_id)
+    assert_actuals_match(engine, account_id, store.list("time_entries"))
