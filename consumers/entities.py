@@ -111,9 +111,7 @@ def _import_people(u: UnitOfWork, account_id: int, harvest: HarvestClient) -> Co
     role_names = _role_names_by_user(harvest)
     for page in harvest.pages("/users", "users"):
         drafts = [
-            person_from_harvest(o, role_names.get(int(o["id"])))
-            for o in page
-            if o.get("id") is not None
+            person_from_harvest(o, role_names.get(int(o["id"]))) for o in page if o.get("id") is not None
         ]
         known = u.entities.linked(account_id, "person", (d.harvest_id for d in drafts))
         new = [d for d in _unique(drafts) if d.harvest_id not in known]

@@ -44,4 +44,22 @@ class SyncActuals:
         return f"sync-actuals:{self.account_id}:{self.requested_at}{suffix}"
 
 
-Command = SyncEntities | SyncActuals
+@dataclass(frozen=True)
+class AutofillWeek:
+    """Write autofilled zeros for one finished week (ISO, e.g. '2026-W47') of one account."""
+
+    account_id: int
+    week: str
+    requested_at: str
+
+    def __post_init__(self) -> None:
+        from domain.autofill import parse_week
+
+        parse_week(self.week)
+
+    @property
+    def message_id(self) -> str:
+        return f"autofill:{self.account_id}:{self.week}:{self.requested_at}"
+
+
+Command = SyncEntities | SyncActuals | AutofillWeek

@@ -65,6 +65,7 @@ def _register() -> None:
     from simulator.cli import simulator_command
 
     import producers.admin_planning
+    import producers.admin_settings
     import producers.export  # noqa: F401
     from harvest_sync.demo import demo
     from producers.admin import admin

@@ -12,10 +12,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from consumers.autofill import handle_autofill_week
 from consumers.entities import handle_sync_entities
 from consumers.runs import Clock, utcnow
 from consumers.time_entries import handle_sync_actuals
-from domain.commands import Command, SyncActuals, SyncEntities
+from domain.commands import AutofillWeek, Command, SyncActuals, SyncEntities
 from domain.errors import MalformedMessage
 from infra import messages
 from infra.config import Settings, load_settings
@@ -93,5 +94,6 @@ def bootstrap(
     app.handlers = {
         SyncEntities: partial(handle_sync_entities, uow=app.uow, harvest_for=app.harvest_for, clock=clock),
         SyncActuals: partial(handle_sync_actuals, uow=app.uow, harvest_for=app.harvest_for, clock=clock),
+        AutofillWeek: partial(handle_autofill_week, uow=app.uow, clock=clock),
     }
     return app

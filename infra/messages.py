@@ -8,7 +8,7 @@ import types
 import typing
 from typing import Any
 
-from domain.commands import Command, SyncActuals, SyncEntities
+from domain.commands import AutofillWeek, Command, SyncActuals, SyncEntities
 from domain.errors import MalformedMessage
 
 VERSION = 1
@@ -18,6 +18,7 @@ MAX_BODY_BYTES = 64 * 1024
 COMMANDS: dict[str, tuple[type, str]] = {
     "sync_entities": (SyncEntities, "entities"),
     "sync_actuals": (SyncActuals, "time_entries"),
+    "autofill_week": (AutofillWeek, "autofill"),
 }
 TYPE_OF = {cls: name for name, (cls, _queue) in COMMANDS.items()}
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import click
 
-from domain.commands import Command, SyncActuals, SyncEntities
+from domain.commands import AutofillWeek, Command, SyncActuals, SyncEntities
 from infra.bootstrap import App, bootstrap
 from infra.db.accounts import AccountRecord
 from infra.db.entities import AlreadyLinked
@@ -23,6 +23,7 @@ WHAT_KINDS = {
     "clients-projects": ("clients_projects",),
     "people": ("people",),
     "actuals": ("actuals",),
+    "autofill": ("autofill",),
     "all": ("clients_projects", "people", "actuals"),
 }
 FINAL_STATUSES = ("succeeded", "failed", "skipped")
@@ -168,7 +169,11 @@ def _now_id() -> str:
 
 
 def run_kind(cmd: Command) -> str:
-    return "actuals" if isinstance(cmd, SyncActuals) else "+".join(cmd.kinds)
+    if isinstance(cmd, SyncActuals):
+        return "actuals"
+    if isinstance(cmd, AutofillWeek):
+        return "autofill"
+    return "+".join(cmd.kinds)
 
 
 def publish_tracked(app: App, cmd: Command) -> None:

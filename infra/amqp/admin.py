@@ -58,9 +58,7 @@ class DeadLetter:
     headers: dict[str, Any] = field(repr=False)
 
     @classmethod
-    def from_message(
-        cls, names: Names, properties: pika.BasicProperties, body: bytes
-    ) -> DeadLetter:
+    def from_message(cls, names: Names, properties: pika.BasicProperties, body: bytes) -> DeadLetter:
         """Parse our own dead-letter headers, or the broker's ``x-death`` when it parked it."""
         headers = dict(properties.headers or {})
         deaths = [d for d in headers.get(X_DEATH) or [] if isinstance(d, Mapping)]
@@ -115,20 +113,26 @@ def _depths(channel: BlockingChannel, names: list[str]) -> dict[str, int]:
 
 
 def dead_letters(url: str, prefix: str, queue: str, limit: int = 100) -> list[DeadLetter]:
-    """Peek at up to ``limit`` dead letters of logical ``queue``, oldest first; nothing moves.
+    """Peek at the first ``limit`` dead letters of logical ``queue``; nothing is removed.
 
-    Messages are fetched unacked and then all returned with one requeue. That bumps their
-    delivery count, harmless because dead queues have no delivery limit.
+    Messages are fetched unacked and then returned with one requeue, which bumps their
+    delivery count (harmless: dead queues have no delivery limit). RabbitMQ 3.x quorum
+    queues put returned messages at the *tail*, so reading only the first ``limit`` would
+    rotate the queue; this walks the whole queue once so its order is kept, at the cost of
+    transferring every dead letter.
     """
     names = Names(prefix)
+    dead_queue = names.dead_queue(queue)
     found: list[DeadLetter] = []
     with blocking_channel(url, role="admin", prefix=prefix) as channel:
+        budget = channel.queue_declare(dead_queue, passive=True).method.message_count
         last_tag = None
-        while len(found) < limit:
-            method, properties, body = channel.basic_get(names.dead_queue(queue))
+        for _ in range(budget):
+            method, properties, body = channel.basic_get(dead_queue)
             if method is None:
                 break
-            found.append(DeadLetter.from_message(names, properties, body))
+            if len(found) < limit:
+                found.append(DeadLetter.from_message(names, properties, body))
             last_tag = method.delivery_tag
         if last_tag is not None:
             channel.basic_nack(last_tag, multiple=True, requeue=True)
@@ -150,9 +154,7 @@ def replay_dead_letters(
 
     def replay(channel: BlockingChannel, properties: pika.BasicProperties, body: bytes) -> None:
         letter = DeadLetter.from_message(names, properties, body)
-        headers = {
-            k: v for k, v in clean_headers(properties.headers).items() if k not in _ERROR_HEADERS
-        }
+        headers = {k: v for k, v in clean_headers(properties.headers).items() if k not in _ERROR_HEADERS}
         # Keep the failure history across replays; drop the broker's x-death (see
         # clean_headers) and the reasons of the last failure.
         headers[X_DEAD_LETTER_COUNT] = letter.death_count

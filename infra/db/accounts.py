@@ -34,6 +34,7 @@ class AccountRecord:
     actuals_start_date: date | None = None
     reconcile_window_days: int = 60
     full_reconcile_days: int = 7
+    working_days: tuple[int, ...] = (1, 2, 3, 4, 5)
 
     def imports(self, kind: str) -> bool:
         return bool(getattr(self, KIND_FLAGS[kind]))
@@ -76,6 +77,15 @@ class AccountRepository:
             .where(t.accounts.c.id == account_id)
             .values(status=status, status_reason=reason)
         )
+
+    def update_settings(self, account_id: int, **values: object) -> None:
+        """Change account settings (autofill, imports, time zone, working days, windows)."""
+        allowed = {c.name for c in t.accounts.columns} - {"id", "token_sealed", "created_at"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"not account settings: {', '.join(sorted(unknown))}")
+        if values:
+            self.conn.execute(sa.update(t.accounts).where(t.accounts.c.id == account_id).values(**values))
 
     def set_token(self, account_id: int, token_sealed: bytes) -> None:
         self.conn.execute(
@@ -139,4 +149,5 @@ def _record(row: sa.RowMapping) -> AccountRecord:
         actuals_start_date=row["actuals_start_date"],
         reconcile_window_days=row["reconcile_window_days"],
         full_reconcile_days=row["full_reconcile_days"],
+        working_days=tuple(row["working_days"]),
     )

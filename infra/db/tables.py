@@ -46,6 +46,8 @@ accounts = sa.Table(
     sa.Column("actuals_start_date", sa.Date),
     sa.Column("reconcile_window_days", sa.Integer, nullable=False, server_default="60"),
     sa.Column("full_reconcile_days", sa.Integer, nullable=False, server_default="7"),
+    # Autofill: ISO weekdays (Monday = 1) on which a scheduled day without hours gets a zero.
+    sa.Column("working_days", ARRAY(sa.SmallInteger), nullable=False, server_default="{1,2,3,4,5}"),
     _created_at(),
     sa.CheckConstraint(f"status IN {ACCOUNT_STATUSES}", name="accounts_status_valid"),
 )
@@ -272,3 +274,41 @@ sa.Index(
     postgresql_where=time_entries.c.hold_reason.isnot(None),
 )
 sa.Index("actuals_account_date", actuals.c.account_id, actuals.c.date)
+
+
+# --- autofill and scheduling (migration 0003) ---------------------------------------------
+
+time_off = sa.Table(
+    "time_off",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    _account_fk(),
+    sa.Column("person_id", sa.BigInteger, sa.ForeignKey("people.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("end_date", sa.Date, nullable=False),
+    _created_at(),
+    sa.CheckConstraint("end_date >= start_date", name="time_off_dates_ordered"),
+)
+
+autofill_weeks = sa.Table(
+    "autofill_weeks",
+    metadata,
+    _account_fk(),
+    sa.Column("week_start", sa.Date, nullable=False),
+    sa.Column("filled_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.PrimaryKeyConstraint("account_id", "week_start"),
+)
+
+scheduler_slots = sa.Table(
+    "scheduler_slots",
+    metadata,
+    _account_fk(),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("slot_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("published_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    # One command per account, kind and slot, however many schedulers run.
+    sa.PrimaryKeyConstraint("account_id", "kind", "slot_at"),
+)
+
+sa.Index("time_off_person", time_off.c.account_id, time_off.c.person_id)

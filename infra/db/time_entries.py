@@ -22,6 +22,7 @@ from domain.actuals import (
     ProjectFacts,
 )
 from infra.db import tables as t
+from infra.db.autofill import AUTOFILL_ELIGIBLE
 from infra.db.bulk import copy_rows, temp_table
 
 Key = tuple[int, int, int, date]
@@ -393,18 +394,43 @@ class TimeEntryRepository:
             ),
             params,
         )
-        # Keys no entry counts under any more lose their actual.
+        # Keys no entry counts under any more lose their actual, or go back to an autofilled
+        # zero where autofill had put one (the hours that replaced it were deleted).
+        temp_table(self.conn, "te_orphans", "person_id bigint, project_id bigint, role_id bigint, day date")
         self.conn.execute(
             sa.text(
                 """
-                DELETE FROM actuals AS a USING te_keys AS k
-                WHERE a.account_id = :account_id AND a.person_id = k.person_id
-                  AND a.project_id = k.project_id AND a.role_id = k.role_id AND a.date = k.day
-                  AND NOT EXISTS (
-                      SELECT 1 FROM time_entries e
-                      WHERE e.account_id = :account_id AND e.applied_person_id = k.person_id
-                        AND e.applied_project_id = k.project_id AND e.applied_role_id = k.role_id
-                        AND e.applied_date = k.day)
+                INSERT INTO te_orphans
+                SELECT k.* FROM te_keys AS k
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM time_entries e
+                    WHERE e.account_id = :account_id AND e.applied_person_id = k.person_id
+                      AND e.applied_project_id = k.project_id AND e.applied_role_id = k.role_id
+                      AND e.applied_date = k.day)
+                """
+            ),
+            params,
+        )
+        self.conn.execute(
+            sa.text(
+                f"""
+                UPDATE actuals AS a SET billable_minutes = 0, nonbillable_minutes = 0,
+                       autofilled = true, updated_at = now()
+                FROM te_orphans AS o
+                WHERE a.account_id = :account_id AND a.person_id = o.person_id
+                  AND a.project_id = o.project_id AND a.role_id = o.role_id AND a.date = o.day
+                  AND {AUTOFILL_ELIGIBLE}
+                """
+            ),
+            params,
+        )
+        self.conn.execute(
+            sa.text(
+                """
+                DELETE FROM actuals AS a USING te_orphans AS o
+                WHERE a.account_id = :account_id AND a.person_id = o.person_id
+                  AND a.project_id = o.project_id AND a.role_id = o.role_id AND a.date = o.day
+                  AND NOT a.autofilled
                 """
             ),
             params,

@@ -1,0 +1,62 @@
+"""Autofill consumer: zeros for scheduled working days that have no actual, once a week."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+
+import structlog
+
+from consumers.runs import Clock, tracked_run, utcnow
+from consumers.time_entries import LOCK_CLASS as ACTUALS_LOCK
+from consumers.time_entries import AccountBusy
+from domain.autofill import parse_week, zero_days
+from domain.commands import AutofillWeek
+from domain.errors import UnknownAccount
+from infra.db.autofill import AutofillRepository
+from infra.db.uow import UnitOfWork
+
+CONSUMER = "autofill"
+log = structlog.get_logger(__name__)
+
+
+def handle_autofill_week(
+    cmd: AutofillWeek, *, uow: Callable[[], UnitOfWork], clock: Clock = utcnow
+) -> Counter:
+    with uow() as u:
+        account = u.accounts.get(cmd.account_id)
+    if account is None:
+        raise UnknownAccount(f"account {cmd.account_id} does not exist")
+    stats: Counter = Counter()
+    with (
+        tracked_run(uow, account_id=account.id, kind="autofill", message_id=cmd.message_id, clock=clock),
+        uow() as u,
+    ):
+        # Autofill writes actuals too: it shares the actuals sync's lock, so the two never race.
+        if not u.try_lock(ACTUALS_LOCK, account.id):
+            raise AccountBusy(f"actuals of account {account.id} are being written elsewhere")
+        if not u.claim_message(CONSUMER, cmd.message_id):
+            return stats
+        if not (account.autofill and account.import_actuals):
+            stats["skipped.autofill_off"] = 1
+            u.runs.finish(account.id, cmd.message_id, status="skipped", counts=dict(stats), at=clock())
+            u.commit()
+            return stats
+        monday = parse_week(cmd.week)
+        sunday = monday + timedelta(days=6)
+        repo = AutofillRepository(u.conn, account.id)
+        keys = zero_days(
+            monday,
+            repo.scheduled(monday, sunday),
+            working_days=account.working_days,
+            time_off=repo.time_off(monday, sunday),
+            existing=repo.existing(monday, sunday),
+        )
+        stats["actuals.autofilled"] = repo.insert_zeros(keys)
+        repo.mark_week(monday)
+        u.accounts.record_success(account.id, "autofill", clock())
+        u.runs.finish(account.id, cmd.message_id, status="succeeded", counts=dict(stats), at=clock())
+        u.commit()
+    log.info("week_autofilled", account_id=account.id, week=cmd.week, zeros=stats["actuals.autofilled"])
+    return stats

@@ -1,0 +1,115 @@
+"""`harvest-sync admin account set` and `admin timeoff`: account settings and time off."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+
+from domain.autofill import parse_working_days
+from infra.db.autofill import AutofillRepository
+from producers.admin import _account, _app, account, admin
+
+ON_OFF = click.Choice(["on", "off"])
+
+
+@account.command("set")
+@click.argument("account_key", metavar="ACCOUNT")
+@click.option("--autofill", type=ON_OFF, help="Autofill actuals at the end of each week.")
+@click.option("--clients-projects", "clients_projects", type=ON_OFF, help="Import clients and projects.")
+@click.option("--people", type=ON_OFF, help="Import people.")
+@click.option("--actuals", type=ON_OFF, help="Import actuals.")
+@click.option("--timezone", help="IANA time zone in which the account's weeks end.")
+@click.option("--working-days", help="Autofill days, e.g. mon,tue,wed,thu,fri.")
+@click.option(
+    "--reconcile-window-days", type=click.IntRange(1, 3650), help="Deletions looked for this far back daily."
+)
+@click.option(
+    "--full-reconcile-days", type=click.IntRange(1, 365), help="Days between searches of all history."
+)
+@click.option("--start-date", type=click.DateTime(["%Y-%m-%d"]), help="Import actuals from this day on.")
+def account_set(account_key: str, **options: object) -> None:
+    """Change an account's settings; prints them afterwards."""
+    values: dict[str, object] = {}
+    flags = {"autofill": "autofill", "clients_projects": "import_clients_projects", "people": "import_people"}
+    flags["actuals"] = "import_actuals"
+    for option, column in flags.items():
+        if options[option] is not None:
+            values[column] = options[option] == "on"
+    if options["timezone"]:
+        try:
+            ZoneInfo(str(options["timezone"]))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise click.BadParameter(
+                f"unknown time zone {options['timezone']!r}", param_hint="--timezone"
+            ) from None
+        values["timezone"] = options["timezone"]
+    if options["working_days"]:
+        try:
+            values["working_days"] = list(parse_working_days(str(options["working_days"])))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--working-days") from None
+    for option in ("reconcile_window_days", "full_reconcile_days"):
+        if options[option] is not None:
+            values[option] = options[option]
+    if isinstance(options["start_date"], datetime):
+        values["actuals_start_date"] = options["start_date"].date()
+    if not values:
+        raise click.UsageError("nothing to change: give at least one option")
+    app = _app()
+    acct = _account(app, account_key)
+    with app.uow() as u:
+        u.accounts.update_settings(acct.id, **values)
+        u.commit()
+    with app.uow() as u:
+        updated = u.accounts.get(acct.id)
+    assert updated is not None
+    click.echo(
+        f"account {updated.id}: autofill={'on' if updated.autofill else 'off'} "
+        f"actuals={'on' if updated.import_actuals else 'off'} timezone={updated.timezone} "
+        f"working_days={','.join(map(str, updated.working_days))}"
+    )
+
+
+@admin.command()
+@click.argument("account_key", metavar="ACCOUNT")
+@click.option("--person", "person_id", type=click.IntRange(min=1), help="Add time off for this person...")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="...from this day...")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="...to this day (inclusive).")
+@click.option("--list", "list_", is_flag=True, help="List the account's time off.")
+@click.option("--remove", "remove_id", type=click.IntRange(min=1), help="Remove the time off with this id.")
+def timeoff(
+    account_key: str,
+    person_id: int | None,
+    start: datetime | None,
+    end: datetime | None,
+    list_: bool,
+    remove_id: int | None,
+) -> None:
+    """Time off: days autofill leaves alone. Add (--person --from --to), --list or --remove ID."""
+    adding = person_id is not None or start is not None or end is not None
+    if sum([adding, list_, remove_id is not None]) != 1:
+        raise click.UsageError("either --person with --from and --to, or --list, or --remove ID")
+    if adding and not (person_id and start and end):
+        raise click.UsageError("adding time off needs --person, --from and --to")
+    app = _app()
+    acct = _account(app, account_key)
+    with app.uow() as u:
+        repo = AutofillRepository(u.conn, acct.id)
+        try:
+            if list_:
+                for row in repo.list_time_off():
+                    click.echo(
+                        f"{row['id']:>6}  person {row['person_id']:>6}  {row['start_date']} .. {row['end_date']}"
+                    )
+                return
+            if remove_id is not None:
+                repo.remove_time_off(remove_id)
+                click.echo(f"time off {remove_id} removed")
+            else:
+                assert person_id and start and end
+                click.echo(repo.add_time_off(person_id, start.date(), end.date()))
+        except (LookupError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        u.commit()
