@@ -100,9 +100,8 @@ def timeoff(
         try:
             if list_:
                 for row in repo.list_time_off():
-                    click.echo(
-                        f"{row['id']:>6}  person {row['person_id']:>6}  {row['start_date']} .. {row['end_date']}"
-                    )
+                    span = f"{row['start_date']} .. {row['end_date']}"
+                    click.echo(f"{row['id']:>6}  person {row['person_id']:>6}  {span}")
                 return
             if remove_id is not None:
                 repo.remove_time_off(remove_id)

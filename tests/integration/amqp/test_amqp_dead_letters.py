@@ -128,20 +128,22 @@ def test_queue_depths_counts_every_queue_of_the_topology(broker: Broker) -> None
     broker.publish(broker.names.commands_exchange, "entities")
 
     with broker.channel() as ch:
-        from_channel = queue_depths(
-            ch, broker.prefix, broker.queues, retry_delays=broker.retry_delays
-        )
+        from_channel = queue_depths(ch, broker.prefix, broker.queues, retry_delays=broker.retry_delays)
     from_url = queue_depths(broker.url, broker.prefix, broker.queues, retry_delays=(1,))
 
     n = broker.names
-    assert from_channel == from_url == {
-        n.work_queue("entities"): 1,
-        n.dead_queue("entities"): 0,
-        n.retry_queue("entities", 0): 0,
-        n.work_queue("time_entries"): 0,
-        n.dead_queue("time_entries"): 2,
-        n.retry_queue("time_entries", 0): 0,
-    }
+    assert (
+        from_channel
+        == from_url
+        == {
+            n.work_queue("entities"): 1,
+            n.dead_queue("entities"): 0,
+            n.retry_queue("entities", 0): 0,
+            n.work_queue("time_entries"): 0,
+            n.dead_queue("time_entries"): 2,
+            n.retry_queue("time_entries", 0): 0,
+        }
+    )
 
 
 def test_dead_letter_is_a_frozen_record() -> None:

@@ -30,7 +30,10 @@ def _delivery(*, delivery_count: int = 0, retry_count: int = 0, **headers) -> De
 
 def _decide(exc, delivery, *, max_retries=10, delivery_limit=5, retry_tiers=3):
     return decide(
-        exc, delivery, max_retries=max_retries, delivery_limit=delivery_limit,
+        exc,
+        delivery,
+        max_retries=max_retries,
+        delivery_limit=delivery_limit,
         retry_tiers=retry_tiers,
     )
 
@@ -39,12 +42,8 @@ def test_success_is_acked() -> None:
     assert _decide(None, _delivery()).action is Action.ACK
 
 
-@pytest.mark.parametrize(
-    ("retry_count", "tier"), [(0, 0), (1, 1), (2, 2), (3, 2), (9, 2)]
-)
-def test_transient_errors_climb_the_retry_tiers_and_stay_on_the_last(
-    retry_count: int, tier: int
-) -> None:
+@pytest.mark.parametrize(("retry_count", "tier"), [(0, 0), (1, 1), (2, 2), (3, 2), (9, 2)])
+def test_transient_errors_climb_the_retry_tiers_and_stay_on_the_last(retry_count: int, tier: int) -> None:
     outcome = _decide(TransientError("429"), _delivery(retry_count=retry_count))
 
     assert (outcome.action, outcome.retry_tier, outcome.reason) == (Action.RETRY, tier, "429")
@@ -58,9 +57,7 @@ def test_transient_errors_past_max_retries_are_dead_lettered() -> None:
     assert outcome.error_type == "TransientError"
 
 
-@pytest.mark.parametrize(
-    "exc", [PermanentError("x"), MalformedMessage("x"), AccountNeedsAttention("x")]
-)
+@pytest.mark.parametrize("exc", [PermanentError("x"), MalformedMessage("x"), AccountNeedsAttention("x")])
 def test_permanent_errors_are_dead_lettered_at_once_even_on_a_first_delivery(exc) -> None:
     outcome = _decide(exc, _delivery())
 

@@ -44,9 +44,7 @@ def test_a_handler_that_returns_gets_its_message_acked(broker: Broker, recorder:
         wait_until(lambda: recorder.event_names() == ["acked"], what="acked")
 
     (delivery,) = recorder.calls
-    assert (delivery.queue, delivery.body, delivery.message_id) == (
-        "entities", b'{"account_id": 42}', "m1"
-    )
+    assert (delivery.queue, delivery.body, delivery.message_id) == ("entities", b'{"account_id": 42}', "m1")
     assert (delivery.type, delivery.redelivered, delivery.retry_count) == ("SyncIt", False, 0)
     assert broker.depth(broker.names.work_queue("entities")) == 0  # acked, not requeued on close
 
@@ -137,9 +135,7 @@ def test_a_handler_longer_than_the_heartbeat_timeout_keeps_its_connection(
     assert broker.depth(broker.names.work_queue("entities")) == 0
 
 
-def test_stop_lets_an_inflight_handler_finish_and_acks_it(
-    broker: Broker, recorder: Recorder
-) -> None:
+def test_stop_lets_an_inflight_handler_finish_and_acks_it(broker: Broker, recorder: Recorder) -> None:
     started = threading.Event()
 
     def handler(delivery: Delivery) -> None:
