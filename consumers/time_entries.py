@@ -66,8 +66,15 @@ def handle_sync_actuals(
         state = u.accounts.sync_state(account.id).get("actuals") or {}
         repo = TimeEntryRepository(u.conn, account.id)
         harvest = harvest_for(account)
+
+        def report(pages: int) -> None:
+            # Its own short transaction, so `admin status` sees progress while this one runs.
+            with uow() as p:
+                p.runs.set_progress(account.id, cmd.message_id, {"pages": pages, **stats})
+                p.commit()
+
         try:
-            _sync(repo, harvest, account, state, cmd, started, stats)
+            _sync(repo, harvest, account, state, cmd, started, stats, report)
         finally:
             harvest.close()
         u.accounts.record_success(account.id, "actuals", started)
@@ -87,6 +94,7 @@ def _sync(
     cmd: SyncActuals,
     started: datetime,
     stats: Counter,
+    report: Callable[[int], None],
 ) -> None:
     cursor: datetime | None = state.get("cursor")
     if cursor is None:
@@ -94,8 +102,9 @@ def _sync(
         params = {"from": account.actuals_start_date.isoformat()} if account.actuals_start_date else {}
     else:
         params = {"updated_since": _iso(cursor - CURSOR_OVERLAP)}
-    for page in harvest.pages("/time_entries", "time_entries", params):
+    for pages, page in enumerate(harvest.pages("/time_entries", "time_entries", params), start=1):
         _apply_page(repo, page, stats)
+        report(pages)
     if cursor is not None:
         # A running timer's hours grow while its updated_at may not: re-read them every time.
         for page in harvest.pages("/time_entries", "time_entries", {"is_running": "true"}):

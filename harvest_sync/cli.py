@@ -61,6 +61,33 @@ def worker(queues: str, prefetch: int | None) -> None:
     run_worker(names, prefetch=prefetch)
 
 
+@main.command()
+@click.option(
+    "--interval", type=click.FloatRange(1, 3600), default=30, show_default=True, help="Seconds per tick."
+)
+@click.option(
+    "--catch-up-hours",
+    type=click.IntRange(1, 24 * 14),
+    default=48,
+    show_default=True,
+    help="After downtime, publish the slots missed this far back, once each.",
+)
+def scheduler(interval: float, catch_up_hours: int) -> None:
+    """Publish every account's daily syncs and weekly autofill; safe with several replicas."""
+    import signal
+    from datetime import timedelta
+
+    from infra.bootstrap import bootstrap
+    from producers.scheduler import Scheduler
+
+    app = bootstrap()
+    configure_logging(app.settings.log_level, app.settings.log_format)
+    runner = Scheduler(app, catch_up=timedelta(hours=catch_up_hours))
+    signal.signal(signal.SIGTERM, lambda *_: runner.stop())
+    signal.signal(signal.SIGINT, lambda *_: runner.stop())
+    runner.run(interval)
+
+
 def _register() -> None:
     from simulator.cli import simulator_command
 

@@ -61,7 +61,9 @@ def handle_v2(state: SimulatorState, request: Request) -> Response:
     account_id: int | None = None
     injected = False
     if route is None:
-        response = html_response(404, html_page("Can't find page", "The page you were looking for doesn't exist."))
+        response = html_response(
+            404, html_page("Can't find page", "The page you were looking for doesn't exist.")
+        )
         template = "<unmatched>"
     else:
         template = route.template
@@ -159,7 +161,9 @@ def _list(
     return json_response(200, envelope)
 
 
-def _handle_list(state: SimulatorState, store: AccountStore, request: Request, groups: tuple[str, ...]) -> Response:
+def _handle_list(
+    state: SimulatorState, store: AccountStore, request: Request, groups: tuple[str, ...]
+) -> Response:
     return _list(state, store, request, groups[0])
 
 
@@ -172,7 +176,9 @@ def _handle_project_list(
     return _list(state, store, request, groups[1], scope_project_id=project_id)
 
 
-def _handle_one(state: SimulatorState, store: AccountStore, request: Request, groups: tuple[str, ...]) -> Response:
+def _handle_one(
+    state: SimulatorState, store: AccountStore, request: Request, groups: tuple[str, ...]
+) -> Response:
     collection, raw_id = groups
     record = store.get(collection, int(raw_id)) if raw_id.isdigit() else None
     if record is None:
@@ -180,7 +186,9 @@ def _handle_one(state: SimulatorState, store: AccountStore, request: Request, gr
     return json_response(200, record)
 
 
-def _handle_me(state: SimulatorState, store: AccountStore, request: Request, groups: tuple[str, ...]) -> Response:
+def _handle_me(
+    state: SimulatorState, store: AccountStore, request: Request, groups: tuple[str, ...]
+) -> Response:
     owner = store.get("users", store.owner_user_id) if store.owner_user_id else None
     if owner is None:
         # An account generated with no people still has the person who owns the token.
@@ -190,12 +198,19 @@ def _handle_me(state: SimulatorState, store: AccountStore, request: Request, gro
 
 def _placeholder_owner(store: AccountStore) -> dict[str, object]:
     owner = default_record("users", store.next_id("users"))
-    owner.update(first_name="Account", last_name="Owner", access_roles=["administrator"],
-                 permissions_claims=sorted(ADMIN_CLAIMS), can_create_projects=True)
+    owner.update(
+        first_name="Account",
+        last_name="Owner",
+        access_roles=["administrator"],
+        permissions_claims=sorted(ADMIN_CLAIMS),
+        can_create_projects=True,
+    )
     return owner
 
 
-def _handle_company(state: SimulatorState, store: AccountStore, request: Request, groups: tuple[str, ...]) -> Response:
+def _handle_company(
+    state: SimulatorState, store: AccountStore, request: Request, groups: tuple[str, ...]
+) -> Response:
     with store.lock:
         return json_response(200, dict(store.company))
 

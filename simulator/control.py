@@ -15,11 +15,19 @@ from simulator.http_types import Request, Response, json_response
 from simulator.schema import COLLECTIONS, StoreError
 from simulator.state import SimulatorState
 from simulator.store import AccountStore
+from simulator.timeutil import format_ts
 
 Handler = Callable[[SimulatorState, Request, tuple[str, ...]], Response]
 
 ACCOUNT_KEYS = {
-    "account_id", "token", "seed", "people", "projects", "clients", "days", "entries_per_day",
+    "account_id",
+    "token",
+    "seed",
+    "people",
+    "projects",
+    "clients",
+    "days",
+    "entries_per_day",
     "end_date",
 }
 
@@ -115,10 +123,10 @@ def _clock(state: SimulatorState, request: Request, groups: tuple[str, ...]) -> 
             state.clock.set_offset(_int(body["offset_seconds"], "offset_seconds"))
         if "advance_seconds" in body:
             state.clock.advance(_int(body["advance_seconds"], "advance_seconds"))
-    from simulator.timeutil import format_ts
-
     now = state.clock.now()
-    return json_response(200, {"now": format_ts(now), "epoch": now, "offset_seconds": state.clock.offset_seconds})
+    return json_response(
+        200, {"now": format_ts(now), "epoch": now, "offset_seconds": state.clock.offset_seconds}
+    )
 
 
 def _int(value: Any, name: str) -> int:

@@ -97,8 +97,13 @@ def _generate_users(
         if index == 0 or roll < 0.08:
             access = ["administrator"]
         elif roll < 0.25:
-            access = ["manager", *rng.sample(("project_creator", "billable_rates_manager",
-                                              "time_and_expenses_manager"), rng.randint(0, 2))]
+            access = [
+                "manager",
+                *rng.sample(
+                    ("project_creator", "billable_rates_manager", "time_and_expenses_manager"),
+                    rng.randint(0, 2),
+                ),
+            ]
         # Guarantee archived people in any account with 5+ people.
         archived = index != 0 and (rng.random() < 0.1 or (index == 3 and count >= 5))
         user.update(
@@ -134,7 +139,9 @@ def _generate_roles(
     variants = [names.ROLE_VARIANTS[n] for n in base if n in names.ROLE_VARIANTS][:2]
     role_names = base + (variants if len(users) >= 5 else [])
     roles = []
-    for name, created in zip(role_names, stamps(rng, len(role_names), tl.birth, tl.window_start), strict=True):
+    for name, created in zip(
+        role_names, stamps(rng, len(role_names), tl.birth, tl.window_start), strict=True
+    ):
         role = default_record("roles", ids.next("roles"))
         role.update(name=name, created_at=created, updated_at=later(rng, created, tl.cutoff, 0.2))
         roles.append(role)
@@ -190,7 +197,9 @@ def _generate_tasks(
         return []
     count = min(len(names.TASK_NAMES), 4 + project_count // 3)
     tasks: list[Record] = []
-    for name, created in zip(names.TASK_NAMES[:count], stamps(rng, count, tl.birth, tl.birth + 86400), strict=True):
+    for name, created in zip(
+        names.TASK_NAMES[:count], stamps(rng, count, tl.birth, tl.birth + 86400), strict=True
+    ):
         task = default_record("tasks", ids.next("tasks"))
         task.update(
             name=name,
@@ -246,7 +255,9 @@ def _generate_projects(
                 datetime.fromtimestamp(created, UTC).date().isoformat() if rng.random() < 0.5 else None
             ),
             notes=rng.choice((None, "", "Phase 1 scope agreed in kickoff.")),
-            cost_budget=(fee or float(rng.randrange(10000, 90000, 1000))) if budget_by == "project_cost" else None,
+            cost_budget=(fee or float(rng.randrange(10000, 90000, 1000)))
+            if budget_by == "project_cost"
+            else None,
             cost_budget_include_expenses=fixed_fee,
             hourly_rate=rng.choice(names.HOURLY_RATES) if bill_by == "Project" else None,
             fee=fee,

@@ -88,9 +88,7 @@ def _user_assignments(
     for project in projects:
         if project["id"] not in staffed:
             pairs.append((project, rng.choice(users)))
-    specs = [
-        (_created_between(rng, max(p["created_at"], u["created_at"]), tl), p, u) for p, u in pairs
-    ]
+    specs = [(_created_between(rng, max(p["created_at"], u["created_at"]), tl), p, u) for p, u in pairs]
     specs.sort(key=lambda spec: spec[0])
     for created, project, user in specs:
         use_default = rng.random() < 0.85

@@ -87,8 +87,9 @@ def _workers(store: AccountStore, tl: Timeline) -> list[_Worker]:
                 choices.append((ta["task_id"], ta["id"], billable, rate))
             if choices:
                 options.append(
-                    _Option(project["id"], ua["id"], project["client_id"],
-                            project["budget_by"] != "none", choices)
+                    _Option(
+                        project["id"], ua["id"], project["client_id"], project["budget_by"] != "none", choices
+                    )
                 )
         if not options:
             continue
@@ -166,9 +167,7 @@ class _EntryWriter:
         cutoff = self.tl.cutoff
         created = min(created, cutoff)
         entry.created_at = created
-        entry.updated_at = (
-            min(cutoff, created + int(random_() * 432000)) if random_() < 0.2 else created
-        )
+        entry.updated_at = min(cutoff, created + int(random_() * 432000)) if random_() < 0.2 else created
         self.table[entry.id] = entry
         return entry
 

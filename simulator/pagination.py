@@ -109,9 +109,7 @@ class LinkBuilder:
         return f"{self.base}?{urlencode(sorted(merged.items()))}"
 
 
-def select_window(
-    store: AccountStore, collection: str, result: QueryResult, request: PageRequest
-) -> Window:
+def select_window(store: AccountStore, collection: str, result: QueryResult, request: PageRequest) -> Window:
     """Pick the slice to serve; a cursor wins over page when both are given."""
     total = len(result.items)
     if request.cursor is None:
@@ -150,7 +148,9 @@ def build_envelope(
     per_page = request.per_page
     total_pages = max(1, -(-total // per_page))
     if cursor_enabled:
-        page, next_page, previous_page, nav = _cursor_navigation(result, window, total_pages, links, per_page, request)
+        page, next_page, previous_page, nav = _cursor_navigation(
+            result, window, total_pages, links, per_page, request
+        )
     else:
         page = request.page or 1
         next_page = page + 1 if page < total_pages else None

@@ -145,9 +145,7 @@ def _apply(
     return [rec for rec in items if rec[name] == value]
 
 
-def _entry_predicate(
-    store: AccountStore, name: str, value: Any, inclusive: bool
-) -> Callable[[Any], bool]:
+def _entry_predicate(store: AccountStore, name: str, value: Any, inclusive: bool) -> Callable[[Any], bool]:
     if name == "updated_since":
         if inclusive:
             return lambda e: e.updated_at >= value
@@ -157,12 +155,8 @@ def _entry_predicate(
     if name == "to":
         return lambda e: e.spent_date <= value
     if name == "client_id":
-        projects = {
-            pid for pid, p in store.tables["projects"].items() if p["client_id"] == value
-        }
+        projects = {pid for pid, p in store.tables["projects"].items() if p["client_id"] == value}
         return lambda e: e.project_id in projects
     if name == "external_reference_id":
-        return lambda e: e.external_reference is not None and str(
-            e.external_reference.get("id")
-        ) == value
+        return lambda e: e.external_reference is not None and str(e.external_reference.get("id")) == value
     return lambda e: getattr(e, name) == value

@@ -303,9 +303,9 @@ class AccountStore:
         record.update(refs)
         if collection == "users" and "access_roles" in values and "permissions_claims" not in values:
             record["permissions_claims"] = claims_for(record["access_roles"])
-        if creating and collection == "user_assignments" and "hourly_rate" not in values:
-            if record["use_default_rates"]:
-                record["hourly_rate"] = self.tables["users"][record["user_id"]]["default_hourly_rate"]
+        inherits_rate = creating and collection == "user_assignments" and "hourly_rate" not in values
+        if inherits_rate and record["use_default_rates"]:
+            record["hourly_rate"] = self.tables["users"][record["user_id"]]["default_hourly_rate"]
 
     def _apply_memberships(self, collection: str, record: Record, fields: Record, now: int) -> None:
         """Keep role.user_ids and user.roles two views of the same membership."""

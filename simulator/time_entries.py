@@ -63,8 +63,9 @@ def rounded(hours: float, rounding_minutes: int) -> float:
     return round(math.ceil(round(hours * steps_per_hour, 6)) / steps_per_hour, 2)
 
 
-def billable_rate_for(store: AccountStore, project: Record, ua: Record | None,
-                      ta: Record | None, user: Record) -> float | None:
+def billable_rate_for(
+    store: AccountStore, project: Record, ua: Record | None, ta: Record | None, user: Record
+) -> float | None:
     """The rate Harvest picks from ``bill_by`` (Project / Tasks / People / none)."""
     bill_by = project["bill_by"]
     if bill_by == "Project":
@@ -96,9 +97,7 @@ def create_entry(store: AccountStore, entry_id: int, fields: Record, now: int) -
     entry.spent_date = values.get("spent_date") or store.today()
     entry.hours = values.get("hours", 0.0)
     entry.hours_without_timer = values.get("hours_without_timer", entry.hours)
-    entry.rounded_hours = values.get(
-        "rounded_hours", rounded(entry.hours, store.company_rounding_minutes())
-    )
+    entry.rounded_hours = values.get("rounded_hours", rounded(entry.hours, store.company_rounding_minutes()))
     entry.notes = values.get("notes")
     entry.is_locked = values.get("is_locked", False)
     entry.locked_reason = values.get("locked_reason")
@@ -119,9 +118,7 @@ def create_entry(store: AccountStore, entry_id: int, fields: Record, now: int) -
         entry.approval_status = "approved" if values["is_closed"] else "unsubmitted"
     if "created_at" in fields:
         entry.created_at = store.stamp(fields["created_at"])
-    entry.updated_at = store.stamp(fields["updated_at"]) if "updated_at" in fields else (
-        entry.created_at
-    )
+    entry.updated_at = store.stamp(fields["updated_at"]) if "updated_at" in fields else (entry.created_at)
     return entry
 
 

@@ -55,9 +55,33 @@ class RunRepository:
         )
         return dict(row) if row else None
 
+    def latest_for(self, account_id: int, kind: str) -> dict | None:
+        """The newest run that covered `kind` (entity runs cover 'clients_projects+people')."""
+        row = (
+            self.conn.execute(
+                sa.select(t.sync_runs)
+                .where(
+                    t.sync_runs.c.account_id == account_id,
+                    sa.or_(t.sync_runs.c.kind == kind, t.sync_runs.c.kind.like(f"%{kind}%")),
+                )
+                .order_by(t.sync_runs.c.id.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+        return dict(row) if row else None
+
     def finish(self, account_id: int, message_id: str, *, status: str, counts: dict, at: datetime) -> None:
         self.conn.execute(
             sa.update(t.sync_runs)
             .where(t.sync_runs.c.account_id == account_id, t.sync_runs.c.message_id == message_id)
             .values(status=status, counts=counts, finished_at=at, error=None)
+        )
+
+    def set_progress(self, account_id: int, message_id: str, progress: dict) -> None:
+        self.conn.execute(
+            sa.update(t.sync_runs)
+            .where(t.sync_runs.c.account_id == account_id, t.sync_runs.c.message_id == message_id)
+            .values(progress=progress)
         )
