@@ -188,7 +188,7 @@ class ConsumerRuntime:
             consuming.set()
             log.info("consumer_connected", generation=session.generation)
             self._pump(session)
-            pass  # MUTATION: no drain
+            self._drain(session)
         finally:
             self._connected = False
             if session is not None:

@@ -51,9 +51,12 @@ def amqp_prefix(amqp_url: str) -> Iterator[str]:
     """A topology name prefix of this test's own, deleted afterwards."""
     prefix = f"test.{uuid.uuid4().hex[:8]}"
     yield prefix
-    from infra.amqp.testing import delete_all
+    from infra.amqp import QUEUES, delete_topology
+    from infra.amqp.connection import blocking_channel
 
-    delete_all(amqp_url, prefix)
+    with blocking_channel(amqp_url, role="test-cleanup", prefix=prefix) as channel:
+        # Tests use up to two retry tiers; deleting absent queues is harmless.
+        delete_topology(channel, prefix=prefix, queues=QUEUES, retry_delays=(0, 0, 0, 0))
 
 
 @pytest.fixture(scope="session")
