@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import click
 
+from domain.autofill import last_finished_week, parse_week, week_label
 from domain.commands import AutofillWeek, Command, SyncActuals, SyncEntities
 from infra.bootstrap import App, bootstrap
 from infra.db.accounts import AccountRecord
@@ -132,25 +133,33 @@ def account_set_token(account_key: str) -> None:
 @admin.command()
 @click.argument("account_key", metavar="ACCOUNT")
 @click.option("--what", type=click.Choice(list(WHAT_KINDS)), default="all", show_default=True)
-@click.option(
-    "--full", is_flag=True, help="Actuals: look for deletions in all history, not the trailing window."
-)
+@click.option("--full", is_flag=True, help="Actuals: look for deletions in all history, not a window.")
+@click.option("--week", help="Autofill: the ISO week, e.g. 2026-W47 (default: the last finished one).")
 @click.option("--wait", is_flag=True, help="Follow each run to its end and print its counts.")
 @click.option(
     "--timeout", type=click.IntRange(min=1), default=600, show_default=True, help="Seconds to wait."
 )
-def sync(account_key: str, what: str, full: bool, wait: bool, timeout: int) -> None:
+def sync(account_key: str, what: str, full: bool, week: str | None, wait: bool, timeout: int) -> None:
     """Publish sync commands for ACCOUNT (id or name). With `all`, entities go first."""
+    if week is not None:
+        if what != "autofill":
+            raise click.UsageError("--week goes with --what autofill")
+        try:
+            parse_week(week)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--week") from None
     app = _app()
     acct = _account(app, account_key)
     kinds = WHAT_KINDS[what]
     commands: list[Command] = []
-    entity_kinds = tuple(k for k in kinds if k != "actuals")
+    entity_kinds = tuple(k for k in kinds if k in ("clients_projects", "people"))
     if entity_kinds:
         commands.append(SyncEntities(account_id=acct.id, kinds=entity_kinds, requested_at=_now_id()))
     if "actuals" in kinds:
         commands.append(SyncActuals(account_id=acct.id, requested_at=_now_id(), full_reconcile=full))
-    failed = []
+    if "autofill" in kinds:
+        week = week or week_label(last_finished_week(datetime.now(UTC), acct.timezone))
+        commands.append(AutofillWeek(account_id=acct.id, week=week, requested_at=_now_id()))
     for cmd in commands:
         publish_tracked(app, cmd)
         click.echo(f"published {cmd.message_id}")
@@ -159,9 +168,8 @@ def sync(account_key: str, what: str, full: bool, wait: bool, timeout: int) -> N
             run = wait_for_run(app, acct.id, cmd.message_id, timeout)
             click.echo(f"run {run['status']}: {json.dumps(run['counts'], sort_keys=True)}")
             if run["status"] == "failed":
-                failed.append(f"{run['kind']}: {run.get('error') or 'no detail'}")
-    if failed:
-        raise click.ClickException("run failed: " + "; ".join(failed))
+                # What follows depends on this run (actuals need the people): stop here.
+                raise click.ClickException(f"run failed: {run['kind']}: {run.get('error') or 'no detail'}")
 
 
 def _now_id() -> str:

@@ -27,9 +27,10 @@ class Timeline:
 
     birth: int  # account creation
     window_start: int  # first day with time entries, 00:00 UTC
-    cutoff: int  # no timestamp may be later than this
+    cutoff: int  # no timestamp may be later than this (now, when end_date is today)
     first_day: date
     end_date: date
+    horizon: int  # last second of end_date: edits are spread up to here, then capped at cutoff
 
 
 class IdSequence:
@@ -50,11 +51,16 @@ def stamps(rng: random.Random, count: int, low: int, high: int) -> list[int]:
     return sorted(rng.randint(low, max(low, high)) for _ in range(count))
 
 
-def later(rng: random.Random, created: int, cutoff: int, probability: float) -> int:
-    """An updated_at: usually the creation instant, sometimes a later edit."""
-    if rng.random() >= probability or created >= cutoff:
+def later(rng: random.Random, created: int, tl: Timeline, probability: float) -> int:
+    """An updated_at: usually the creation instant, sometimes a later edit.
+
+    Always draws exactly two numbers and never lets the wall clock choose a range: the
+    random stream, and so every id after it, must not depend on when the account was made.
+    """
+    edited, fraction = rng.random(), rng.random()
+    if edited >= probability or created >= tl.horizon:
         return created
-    return rng.randint(created, cutoff)
+    return min(tl.cutoff, created + int(fraction * (tl.horizon - created)))
 
 
 def ascii_slug(text: str) -> str:

@@ -51,7 +51,9 @@ def generate_account(store: AccountStore, seed: int, sizes: Sizes, end_date: dat
     tasks = _generate_tasks(store, rng, ids, timeline, sizes.projects)
     projects = _generate_projects(store, rng, ids, timeline, clients, sizes.projects)
     generate_assignments(store, rng, ids, timeline, users, projects, tasks)
-    generate_time_entries(store, rng, ids, timeline, sizes.entries_per_day)
+    if sizes.days > 0:
+        generate_time_entries(store, rng, ids, timeline, sizes.entries_per_day)
+    store.sync_last_ids()  # entries were bulk-loaded straight into the table
     store.owner_user_id = users[0]["id"] if users else None
     store.touch(*store.versions)
 
@@ -61,8 +63,9 @@ def _timeline(rng: random.Random, sizes: Sizes, end: date) -> Timeline:
     window_start = day_start(first_day)
     birth = window_start - rng.randint(200, 900) * 86400
     # Past end dates are fully deterministic; today's data must not claim to be from the future.
-    cutoff = min(day_start(end) + 86400 - 1, int(time.time()) - 60)
-    return Timeline(birth, window_start, max(cutoff, birth + 1), first_day, end)
+    horizon = day_start(end) + 86400 - 1
+    cutoff = min(horizon, int(time.time()) - 60)
+    return Timeline(birth, window_start, max(cutoff, birth + 1), first_day, end, horizon)
 
 
 def _generate_company(store: AccountStore, rng: random.Random) -> None:
@@ -123,7 +126,7 @@ def _generate_users(
             permissions_claims=claims_for(access),
             avatar_url=f"https://d3s3969qhosaug.cloudfront.net/v2/default-avatars/{index % 50}.png",
             created_at=created,
-            updated_at=later(rng, created, tl.cutoff, 1.0 if archived else 0.3),
+            updated_at=later(rng, created, tl, 1.0 if archived else 0.3),
         )
         store.insert_raw("users", user)
         users.append(user)
@@ -143,15 +146,12 @@ def _generate_roles(
         role_names, stamps(rng, len(role_names), tl.birth, tl.window_start), strict=True
     ):
         role = default_record("roles", ids.next("roles"))
-        role.update(name=name, created_at=created, updated_at=later(rng, created, tl.cutoff, 0.2))
+        role.update(name=name, created_at=created, updated_at=later(rng, created, tl, 0.2))
         roles.append(role)
-    for index, user in enumerate(users):
-        roll = rng.random()
-        # Most people hold exactly one role, ~10% none, ~10% several; small accounts get
-        # each case at least once (index 1 none, index 2 several).
-        if index == 1 or (index != 2 and roll < 0.1):
+    for user, kind in zip(users, _role_counts(rng, len(users)), strict=True):
+        if kind == "none":
             picked: list[Record] = []
-        elif index == 2 or roll > 0.9:
+        elif kind == "several":
             picked = rng.sample(roles, min(len(roles), rng.randint(2, 3)))
         else:
             picked = [rng.choice(roles)]
@@ -160,6 +160,27 @@ def _generate_roles(
     for role in roles:
         role["user_ids"].sort()
         store.insert_raw("roles", role)
+
+
+def _role_counts(rng: random.Random, people: int) -> list[str]:
+    """How many roles each person holds: ~10% none, ~10% several, the rest exactly one.
+
+    Quotas rather than independent dice, so small accounts still have mostly one-role people
+    plus at least one of each odd case (person 1 has none, person 2 several).
+    """
+    kinds = ["one"] * people
+    if people >= 2:
+        kinds[1] = "none"
+    if people >= 3:
+        kinds[2] = "several"
+    others = [index for index in range(people) if index not in (1, 2)]
+    rng.shuffle(others)
+    extra = max(0, round(people / 10) - 1)
+    for index in others[:extra]:
+        kinds[index] = "none"
+    for index in others[extra : 2 * extra]:
+        kinds[index] = "several"
+    return kinds
 
 
 def _generate_clients(
@@ -183,7 +204,7 @@ def _generate_clients(
             statement_key=f"{rng.getrandbits(128):032x}",
             currency=currency if rng.random() < 0.85 else rng.choice(names.CURRENCIES),
             created_at=created,
-            updated_at=later(rng, created, tl.cutoff, 1.0 if archived else 0.2),
+            updated_at=later(rng, created, tl, 1.0 if archived else 0.2),
         )
         store.insert_raw("clients", client)
         clients.append(client)
@@ -262,7 +283,7 @@ def _generate_projects(
             hourly_rate=rng.choice(names.HOURLY_RATES) if bill_by == "Project" else None,
             fee=fee,
             created_at=created,
-            updated_at=later(rng, created, tl.cutoff, 1.0 if archived else 0.3),
+            updated_at=later(rng, created, tl, 1.0 if archived else 0.3),
         )
         store.insert_raw("projects", project)
         projects.append(project)

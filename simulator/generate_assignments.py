@@ -63,7 +63,7 @@ def _task_assignments(
             hourly_rate=rng.choice(names.HOURLY_RATES) if project["bill_by"] == "Tasks" else None,
             budget=budget,
             created_at=created,
-            updated_at=later(rng, created, tl.cutoff, 0.1),
+            updated_at=later(rng, created, tl, 0.1),
         )
         store.insert_raw("task_assignments", assignment)
 
@@ -103,7 +103,7 @@ def _user_assignments(
             hourly_rate=user["default_hourly_rate"] if use_default else rng.choice(names.HOURLY_RATES),
             budget=float(rng.choice((20, 40, 80, 120))) if project["budget_by"] == "person" else None,
             created_at=created,
-            updated_at=later(rng, created, tl.cutoff, 0.1),
+            updated_at=later(rng, created, tl, 0.1),
         )
         store.insert_raw("user_assignments", assignment)
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
+from simulator.cascade import DELETE_RULES, no_rule
 from simulator.defaults import claims_for, default_company, default_record
 from simulator.render import render_records
 from simulator.schema import (
@@ -144,6 +145,12 @@ class AccountStore:
         """A fresh id above every id the collection has ever held."""
         return self._last_ids[collection] + 1
 
+    def sync_last_ids(self) -> None:
+        """Raise the id counters above every stored id (after bulk loads into ``tables``)."""
+        for name, table in self.tables.items():
+            if table:
+                self._last_ids[name] = max(self._last_ids[name], max(table))
+
     def insert_raw(self, collection: str, record: Any) -> None:
         """Add a fully built record without validation (used by the generator)."""
         record_id = record.id if collection == "time_entries" else record["id"]
@@ -228,7 +235,7 @@ class AccountStore:
         with self.lock:
             if record_id not in self.tables[collection]:
                 raise StoreError(404, f"{collection} id {record_id} not found")
-            _DELETE_RULES.get(collection, _no_rule)(self, record_id)
+            DELETE_RULES.get(collection, no_rule)(self, record_id)
             self._remove(collection, record_id)
 
     def update_company(self, fields: Record) -> Record:
@@ -247,13 +254,15 @@ class AccountStore:
             self.tombstones[collection][record_id] = _created_order(record)
         self.touch(collection)
 
-    def _remove_where(self, collection: str, predicate: Callable[[Any], bool]) -> int:
+    def remove_where(self, collection: str, predicate: Callable[[Any], bool]) -> int:
+        """Delete every record of a collection matching ``predicate``; returns how many."""
         doomed = [rid for rid, rec in self.tables[collection].items() if predicate(rec)]
         for record_id in doomed:
             self._remove(collection, record_id)
         return len(doomed)
 
-    def _any_entry(self, predicate: Callable[[TimeEntry], bool]) -> bool:
+    def any_entry(self, predicate: Callable[[TimeEntry], bool]) -> bool:
+        """Whether any time entry matches (an O(N) scan, used only by deletes)."""
         return any(predicate(entry) for entry in self.tables["time_entries"].values())
 
     def _create_master(self, collection: str, record_id: int, fields: Record, now: int) -> Record:
@@ -346,57 +355,3 @@ class AccountStore:
 def _check_collection(collection: str) -> None:
     if collection not in COLLECTIONS:
         raise StoreError(404, f"unknown collection {collection!r}")
-
-
-def _no_rule(store: AccountStore, record_id: int) -> None:
-    return None
-
-
-def _delete_client(store: AccountStore, client_id: int) -> None:
-    if any(p["client_id"] == client_id for p in store.tables["projects"].values()):
-        raise StoreError(422, "This client is not removable. It still has projects and/or invoices.")
-
-
-def _delete_project(store: AccountStore, project_id: int) -> None:
-    # Harvest: deleting a project also deletes its time entries (doc §5) and assignments.
-    store._remove_where("time_entries", lambda e: e.project_id == project_id)
-    store._remove_where("user_assignments", lambda ua: ua["project_id"] == project_id)
-    store._remove_where("task_assignments", lambda ta: ta["project_id"] == project_id)
-
-
-def _delete_user(store: AccountStore, user_id: int) -> None:
-    if store._any_entry(lambda e: e.user_id == user_id):
-        raise StoreError(422, "This person is not removable. They still have time entries.")
-    store._remove_where("user_assignments", lambda ua: ua["user_id"] == user_id)
-    now = store.now()
-    for role in store.tables["roles"].values():
-        if user_id in role["user_ids"]:
-            role["user_ids"] = [u for u in role["user_ids"] if u != user_id]
-            role["updated_at"] = now
-    store.touch("roles")
-
-
-def _delete_task(store: AccountStore, task_id: int) -> None:
-    if store._any_entry(lambda e: e.task_id == task_id):
-        raise StoreError(422, "This task is not removable. It still has time entries.")
-    store._remove_where("task_assignments", lambda ta: ta["task_id"] == task_id)
-
-
-def _delete_user_assignment(store: AccountStore, ua_id: int) -> None:
-    if store._any_entry(lambda e: e.ua_id == ua_id):
-        raise StoreError(422, "This user assignment is not removable. It has time entries.")
-
-
-def _delete_task_assignment(store: AccountStore, ta_id: int) -> None:
-    if store._any_entry(lambda e: e.ta_id == ta_id):
-        raise StoreError(422, "This task assignment is not removable. It has time entries.")
-
-
-_DELETE_RULES: dict[str, Callable[[AccountStore, int], None]] = {
-    "clients": _delete_client,
-    "projects": _delete_project,
-    "users": _delete_user,
-    "tasks": _delete_task,
-    "user_assignments": _delete_user_assignment,
-    "task_assignments": _delete_task_assignment,
-}

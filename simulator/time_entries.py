@@ -126,10 +126,10 @@ def update_entry(store: AccountStore, entry: TimeEntry, fields: Record, now: int
     """Apply a partial update in place; references and timers follow Harvest's rules."""
     refs = _read_refs(store, fields, entry)
     values = _coerce(fields)
-    if any(refs[key] is not None for key in refs):
-        for key, ref_id in refs.items():
-            if ref_id is not None:
-                setattr(entry, key, ref_id)
+    moved = {key for key, ref_id in refs.items() if ref_id is not None and ref_id != getattr(entry, key)}
+    if moved:
+        for key in moved:
+            setattr(entry, key, refs[key])
         _link_assignments(store, entry)
     was_running = entry.is_running
     for name, value in values.items():
@@ -144,7 +144,26 @@ def update_entry(store: AccountStore, entry: TimeEntry, fields: Record, now: int
         if "rounded_hours" not in values:
             entry.rounded_hours = rounded(entry.hours, store.company_rounding_minutes())
     _apply_timer_transition(entry, was_running, values, now)
+    _rederive_rates(store, entry, values, moved)
     entry.updated_at = store.stamp(fields["updated_at"]) if "updated_at" in fields else now
+
+
+def _rederive_rates(store: AccountStore, entry: TimeEntry, values: Record, moved: set[str]) -> None:
+    """Moving an entry or flipping ``billable`` recomputes what Harvest derives, unless the
+    caller set it explicitly."""
+    tables = store.tables
+    project = tables["projects"][entry.project_id]
+    user = tables["users"][entry.user_id]
+    ta = tables["task_assignments"].get(entry.ta_id) if entry.ta_id else None
+    if moved & {"project_id", "task_id"} and "billable" not in values:
+        entry.billable = project["is_billable"] and (ta["billable"] if ta else True)
+    if moved & {"project_id"} and "budgeted" not in values:
+        entry.budgeted = project["budget_by"] != "none"
+    if "user_id" in moved and "cost_rate" not in values:
+        entry.cost_rate = user["cost_rate"]
+    if (moved or "billable" in values) and "billable_rate" not in values:
+        ua = tables["user_assignments"].get(entry.ua_id) if entry.ua_id else None
+        entry.billable_rate = billable_rate_for(store, project, ua, ta, user) if entry.billable else None
 
 
 def _apply_timer_transition(entry: TimeEntry, was_running: bool, values: Record, now: int) -> None:

@@ -9,6 +9,8 @@ Modules:
     delivery    ``Delivery``, ``Dispatch``, ``OnEvent``
     outcomes    pure mapping of handler result -> ack / retry / dead-letter / requeue
     session     one connection's in-flight deliveries and how each is settled
+    worker      what runs on a delivery's worker thread (handler, log binding, hold)
+    reporting   one log line and one on_event call per decision
     consumer    ``ConsumerRuntime`` (threads, heartbeats, reconnects, graceful stop)
     admin       ``queue_depths``, ``DeadLetter``, ``dead_letters``, replay and purge
 """

@@ -18,14 +18,13 @@ import functools
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import pika
+import pika.exceptions
 import structlog
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic
 
-from domain.errors import PermanentError, TransientError
 from infra.amqp.connection import (
     RECOVERABLE_ERRORS,
     backoff_delay,
@@ -33,7 +32,8 @@ from infra.amqp.connection import (
     mask_url,
 )
 from infra.amqp.delivery import Delivery, Dispatch, OnEvent
-from infra.amqp.outcomes import Action, Outcome, decide
+from infra.amqp.outcomes import Action
+from infra.amqp.reporting import Reporter
 from infra.amqp.session import InFlight, Session, settle
 from infra.amqp.topology import (
     DEFAULT_DELIVERY_LIMIT,
@@ -42,6 +42,7 @@ from infra.amqp.topology import (
     Names,
     declare_topology,
 )
+from infra.amqp.worker import Policy, delivery_logging, requeue_hold_s, run_handler
 
 __all__ = ["ConsumerRuntime", "Delivery", "Dispatch", "OnEvent"]
 
@@ -49,14 +50,6 @@ log = structlog.get_logger(__name__)
 
 # How often the connection thread looks up from I/O to check for stop() and a broken channel.
 POLL_INTERVAL_S = 0.2
-
-_LOG_LEVELS = {
-    "acked": "info",
-    "retry_scheduled": "warning",
-    "dead_lettered": "error",
-    "requeued": "warning",
-    "stale_dropped": "warning",
-}
 
 
 class SessionBroken(Exception):
@@ -69,6 +62,14 @@ class ConsumerRuntime:
     Handlers only raise (see ``infra.amqp.outcomes``); this class acks, retries, requeues
     or dead-letters. ``prefetch`` applies per queue consumed (quorum queues refuse the
     channel-global QoS that would cap the total).
+
+    Before requeueing after an unexpected error the worker holds the delivery for
+    ``requeue_delay_s * 2**delivery_count`` seconds (capped at 30 s): "our side is broken"
+    usually stays broken for a while, and holding the prefetch slot pauses this pod instead
+    of burning through the delivery limit in milliseconds.
+
+    A handler running past the broker's consumer ack timeout (30 min by default) gets its
+    channel closed; the runtime reconnects and the message is redelivered.
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class ConsumerRuntime:
         shutdown_grace_s: float = 25.0,
         reconnect_max_delay_s: float = 30.0,
         on_event: OnEvent | None = None,
+        requeue_delay_s: float = 1.0,
     ) -> None:
         if not queues:
             raise ValueError("queues must not be empty")
@@ -100,10 +102,10 @@ class ConsumerRuntime:
         self._prefetch = prefetch
         self._delivery_limit = delivery_limit
         self._retry_delays = tuple(retry_delays)
-        self._max_retries = max_retries
+        self._policy = Policy(max_retries, delivery_limit, len(retry_delays), requeue_delay_s)
         self._grace_s = shutdown_grace_s
         self._max_delay_s = reconnect_max_delay_s
-        self._on_event = on_event
+        self._reporter = Reporter(on_event, self._retry_delays)
         self._params = connection_parameters(url, role="consumer", prefix=prefix, heartbeat=heartbeat)
         self._stopping = False
         self._stop_at: float | None = None
@@ -142,12 +144,15 @@ class ConsumerRuntime:
             consuming = threading.Event()
             try:
                 self._run_session(consuming)
-            except (*RECOVERABLE_ERRORS, SessionBroken) as exc:
+            except (*RECOVERABLE_ERRORS, pika.exceptions.AMQPError, SessionBroken) as exc:
                 if self._stopping:
                     break
                 attempt = 0 if consuming.is_set() else attempt + 1
                 delay = backoff_delay(attempt, base=1.0, cap=self._max_delay_s)
-                log.warning(
+                # A channel the broker closed on us (e.g. 406 on declare: our queue
+                # arguments differ from the broker's) is a configuration error, not weather.
+                level = "error" if isinstance(exc, pika.exceptions.ChannelClosedByBroker) else "warning"
+                getattr(log, level)(
                     "amqp_connection_lost",
                     error=repr(exc),
                     retry_in_s=round(delay, 2),
@@ -193,7 +198,7 @@ class ConsumerRuntime:
             self._connected = False
             if session is not None:
                 for record in session.close():
-                    self._report_stale(record, "session closed before the result was settled")
+                    self._reporter.stale(record, "session closed before the result was settled")
             if connection.is_open:
                 with contextlib.suppress(*RECOVERABLE_ERRORS):
                     connection.close()
@@ -208,6 +213,7 @@ class ConsumerRuntime:
 
     def _drain(self, session: Session) -> None:
         """Stop new deliveries, give in-flight handlers until the grace deadline, settle them."""
+        self._connected = False  # not ready for new work while shutting down
         log.info("consumer_stopping", inflight=len(session.inflight))
         for tag in session.consumer_tags:
             # With manual acks pika rejects (requeue) deliveries that arrived but were not
@@ -253,36 +259,14 @@ class ConsumerRuntime:
         worker.start()
 
     def _work(self, session: Session, record: InFlight) -> None:
-        delivery = record.delivery
-        # contextvars do not cross into a new thread, so bind here, per delivery.
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(
-            message_id=delivery.message_id,
-            command=delivery.type,
-            queue=delivery.queue,
-            delivery_tag=record.tag,
-            redelivered=delivery.redelivered,
-        )
         try:
-            started = time.monotonic()
-            error: Exception | None = None
-            try:
-                self._dispatch(delivery)
-            except Exception as exc:
-                error = exc
-                _log_handler_error(exc)
-            record.duration_ms = int((time.monotonic() - started) * 1000)
-            record.outcome = decide(
-                error,
-                delivery,
-                max_retries=self._max_retries,
-                delivery_limit=self._delivery_limit,
-                retry_tiers=len(self._retry_delays),
-            )
-            if not session.hand_back(functools.partial(self._settle, session, record)):
-                self._report_stale(record, "connection gone before the handler finished")
+            with delivery_logging(record):
+                record.outcome = run_handler(self._dispatch, record, self._policy)
+                if record.outcome.action is Action.REQUEUE:
+                    record.held_ms = self._hold(record.delivery.delivery_count)
+                if not session.hand_back(functools.partial(self._settle, session, record)):
+                    self._reporter.stale(record, "connection gone before the handler finished")
         finally:
-            structlog.contextvars.clear_contextvars()
             with self._workers_lock:
                 self._workers.discard(threading.current_thread())
 
@@ -292,49 +276,18 @@ class ConsumerRuntime:
             return  # already reported by session.close()
         if session.generation != self._generation or not session.channel.is_open:
             # Never ack a tag on a channel other than the one that delivered it.
-            self._report_stale(record, "channel closed before the result was settled")
+            self._reporter.stale(record, "channel closed before the result was settled")
             return
         outcome = settle(session.channel, self._names, record)
-        self._report(outcome, record)
-
-    # -- reporting ----------------------------------------------------------------------
-
-    def _report(self, outcome: Outcome, record: InFlight) -> None:
-        fields: dict[str, Any] = {"reason": outcome.reason, "duration_ms": record.duration_ms}
-        if outcome.action is not Action.ACK:
-            fields["error_type"] = outcome.error_type
-        if outcome.retry_tier is not None:
-            tier = outcome.retry_tier
-            fields.update(retry_tier=tier, retry_delay_s=self._retry_delays[tier])
-        self._emit(outcome.event, record, fields)
-
-    def _report_stale(self, record: InFlight, reason: str) -> None:
-        outcome = record.outcome
-        fields = {"reason": reason, "dropped": outcome.event if outcome else None}
-        self._emit("stale_dropped", record, fields)
-
-    def _emit(self, event: str, record: InFlight, fields: dict[str, Any]) -> None:
-        delivery = record.delivery
-        getattr(log, _LOG_LEVELS[event])(
-            event,
-            message_id=delivery.message_id,
-            command=delivery.type,
-            queue=delivery.queue,
-            delivery_tag=record.tag,
-            redelivered=delivery.redelivered,
-            delivery_count=delivery.delivery_count,
-            retry_count=delivery.retry_count,
-            **fields,
-        )
-        if self._on_event is None:
-            return
-        try:
-            self._on_event(event, delivery, fields)
-        except Exception:
-            # A broken metrics hook must not take the consumer down.
-            log.exception("on_event_hook_failed", hook_event=event)
+        self._reporter.outcome(outcome, record)
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _hold(self, delivery_count: int) -> int:
+        """Back off in the worker thread before a requeue (cut short by stop()); return ms."""
+        started = time.monotonic()
+        self._sleep(requeue_hold_s(delivery_count, self._policy.requeue_delay_s))
+        return int((time.monotonic() - started) * 1000)
 
     def _grace_deadline(self) -> float:
         return (self._stop_at or time.monotonic()) + self._grace_s
@@ -355,11 +308,3 @@ class ConsumerRuntime:
 
 def _mark_broken(session: Session, reason: str, *_args: object) -> None:
     session.broken = reason
-
-
-def _log_handler_error(exc: Exception) -> None:
-    if isinstance(exc, TransientError | PermanentError):
-        log.warning("handler_failed", error_type=type(exc).__name__, error=str(exc))
-    else:
-        # Not a known failure kind: our side is broken; the traceback is the evidence.
-        log.error("handler_crashed", error_type=type(exc).__name__, exc_info=exc)

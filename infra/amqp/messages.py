@@ -64,6 +64,8 @@ def copy_properties(properties: pika.BasicProperties, headers: Mapping[str, Any]
     """A copy of a delivery's properties for republishing, with ``headers`` replacing its own.
 
     Callers pass headers already stripped of broker-owned ones (see :func:`clean_headers`).
+    ``expiration`` (a per-message TTL would hold up a fixed-TTL retry queue) and ``user_id``
+    (the broker refuses one that differs from the connection's user) are dropped on purpose.
     """
     return pika.BasicProperties(
         content_type=properties.content_type,
@@ -106,7 +108,7 @@ def header_int(headers: Mapping[str, Any] | None, name: str) -> int:
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):
-        return value
+        return int(value)  # pika decodes AMQP longs as its own int subclass
     if isinstance(value, bytes | str):
         try:
             return int(value)

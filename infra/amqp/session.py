@@ -36,6 +36,7 @@ class InFlight:
     properties: pika.BasicProperties
     outcome: Outcome | None = None  # set by the worker when the handler is done
     duration_ms: int | None = None
+    held_ms: int = 0  # back-off before a requeue
 
 
 @dataclass

@@ -63,7 +63,7 @@ def test_every_kind_of_edit_is_picked_up(app, synced, engine):
 
 def test_edit_to_a_year_old_entry_is_picked_up(app, simulator, new_account, engine):
     # Given history older than Runn's 45-day horizon
-    account_id, harvest_id = new_account(people=6, projects=4, clients=2, days=400, entries_per_day=1)
+    account_id, harvest_id = new_account(people=12, projects=4, clients=2, days=400, entries_per_day=1)
     store = simulator.store(harvest_id)
     sync_entities(app, account_id)
     sync_actuals(app, account_id)
@@ -119,7 +119,9 @@ def test_role_change_moves_minutes_and_never_counts_them_twice(app, synced, engi
 def _role_names(engine, account_id):
     with engine.connect() as conn:
         return dict(
-            conn.execute(sa.select(t.roles.c.id, t.roles.c.name).where(t.roles.c.account_id == account_id))
+            conn.execute(
+                sa.select(t.roles.c.id, t.roles.c.name).where(t.roles.c.account_id == account_id)
+            ).all()
         )
 
 
@@ -187,7 +189,7 @@ def test_interrupted_reconciliation_deletes_nothing(app, synced, engine, simulat
 
 
 def test_full_reconciliation_finds_deletions_outside_the_window(app, simulator, new_account, engine):
-    account_id, harvest_id = new_account(people=6, projects=4, clients=2, days=200, entries_per_day=1)
+    account_id, harvest_id = new_account(people=12, projects=4, clients=2, days=200, entries_per_day=1)
     store = simulator.store(harvest_id)
     sync_entities(app, account_id)
     sync_actuals(app, account_id)
@@ -223,6 +225,7 @@ def test_several_harvest_projects_count_toward_one_project(app, env, synced, eng
         {
             "user_id": entry["user"]["id"],
             "project_id": second["id"],
+            "task_id": entry["task"]["id"],
             "spent_date": entry["spent_date"],
             "hours": 1.5,
         },

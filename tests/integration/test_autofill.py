@@ -45,9 +45,16 @@ def test_autofill_rules_replacement_and_restoration(app, env, simulator, new_acc
     today = date.today()
     monday = today - timedelta(days=today.isoweekday() - 1) - timedelta(weeks=3)
     tue, wed, thu, fri = (monday + timedelta(days=i) for i in (1, 2, 3, 4))
+    task = store.list("time_entries")[0]["task"]["id"]  # Harvest requires a task
     real = store.create(
         "time_entries",
-        {"user_id": user["id"], "project_id": project["id"], "spent_date": fri.isoformat(), "hours": 2},
+        {
+            "user_id": user["id"],
+            "project_id": project["id"],
+            "task_id": task,
+            "spent_date": fri.isoformat(),
+            "hours": 2,
+        },
     )
     sync_entities(app, account_id)
     person = our_id(engine, account_id, "person", user["id"])
@@ -91,18 +98,24 @@ def test_autofill_rules_replacement_and_restoration(app, env, simulator, new_acc
     # Real hours arriving later replace the zero, which is no longer autofilled
     late = store.create(
         "time_entries",
-        {"user_id": user["id"], "project_id": project["id"], "spent_date": tue.isoformat(), "hours": 1},
+        {
+            "user_id": user["id"],
+            "project_id": project["id"],
+            "task_id": task,
+            "spent_date": tue.isoformat(),
+            "hours": 1,
+        },
     )
     sync_actuals(app, account_id)
     assert _rows(engine, account_id, person)[0][tue] == (60, 0, False)
 
-    # And deleting them in Harvest brings the autofilled zero back; Friday's hours, never
-    # autofilled, just disappear when deleted
+    # And deleting them in Harvest brings the autofilled zero back. Friday too: in an autofilled
+    # week, a scheduled working day whose hours vanish looks as autofill would have left it.
     store.delete("time_entries", late["id"])
     store.delete("time_entries", real["id"])
     sync_actuals(app, account_id, full=True)
     days, _ = _rows(engine, account_id, person)
-    assert days == {tue: (0, 0, True), wed: (0, 0, False)}
+    assert days == {tue: (0, 0, True), wed: (0, 0, False), fri: (0, 0, True)}
 
     # By hand, through the broker-free CLI path: a bad week is refused in one line
     bad = CliRunner().invoke(

@@ -64,7 +64,7 @@ def test_admin_sync_imports_what_harvest_has(app, env, simulator, new_account, r
     # Given an account whose Harvest has clients, projects and people
     account_id, harvest_id = new_account()
     truth = simulator.store(harvest_id)
-    run_worker()
+    run_worker(("entities", "time_entries"))
 
     # When an operator publishes a sync and waits for it
     result = CliRunner().invoke(main, ["admin", "sync", str(account_id), "--what", "all", "--wait"], env=env)

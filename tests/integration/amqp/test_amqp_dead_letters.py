@@ -8,13 +8,14 @@ import pytest
 from amqp_testkit import Broker, text
 
 from infra.amqp import (
-    DeadLetter,
     dead_letters,
     declare_topology,
     purge_dead_letters,
     queue_depths,
     replay_dead_letters,
 )
+
+pytestmark = pytest.mark.integration
 
 
 def _park(broker: Broker, *message_ids: str, queue: str = "entities", **headers) -> None:
@@ -144,9 +145,3 @@ def test_queue_depths_counts_every_queue_of_the_topology(broker: Broker) -> None
             n.retry_queue("time_entries", 0): 0,
         }
     )
-
-
-def test_dead_letter_is_a_frozen_record() -> None:
-    letter = DeadLetter("m", "T", "r", None, "entities", None, 1, b"", {})
-    with pytest.raises(AttributeError):
-        letter.reason = "other"  # type: ignore[misc]

@@ -11,6 +11,8 @@ from amqp_testkit import Broker, text
 
 from infra.amqp import BulkUnroutableError, OutgoingMessage, Publisher
 
+pytestmark = pytest.mark.integration
+
 
 def test_publish_sets_persistence_identity_type_and_headers(broker: Broker) -> None:
     with Publisher(broker.url, **broker.topology) as publisher:

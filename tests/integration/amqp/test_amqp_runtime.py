@@ -14,14 +14,23 @@ from amqp_testkit import Broker, Recorder, running, text, wait_until
 from domain.errors import TransientError, UnknownAccount
 from infra.amqp import ConsumerRuntime, Delivery, Publisher
 
+pytestmark = pytest.mark.integration
+
 
 def _runtime(broker: Broker, recorder: Recorder, handler, **overrides) -> ConsumerRuntime:
     def dispatch(delivery: Delivery) -> None:
         recorder.calls.append(delivery)
         handler(delivery)
 
-    options = {"queues": broker.queues, **broker.topology, "shutdown_grace_s": 5.0, **overrides}
-    return ConsumerRuntime(broker.url, dispatch=dispatch, on_event=recorder.on_event, **options)
+    options = {
+        "queues": broker.queues,
+        **broker.topology,
+        "shutdown_grace_s": 5.0,
+        "requeue_delay_s": 0.2,
+        "on_event": recorder.on_event,
+        **overrides,
+    }
+    return ConsumerRuntime(broker.url, dispatch=dispatch, **options)
 
 
 def _publish(broker: Broker, queue: str = "entities", message_id: str = "m1") -> None:
@@ -47,6 +56,21 @@ def test_a_handler_that_returns_gets_its_message_acked(broker: Broker, recorder:
     assert (delivery.queue, delivery.body, delivery.message_id) == ("entities", b'{"account_id": 42}', "m1")
     assert (delivery.type, delivery.redelivered, delivery.retry_count) == ("SyncIt", False, 0)
     assert broker.depth(broker.names.work_queue("entities")) == 0  # acked, not requeued on close
+
+
+def test_a_failing_on_event_hook_does_not_stop_the_ack(broker: Broker, recorder: Recorder) -> None:
+    def hook(name: str, delivery: Delivery | None, fields: dict) -> None:
+        recorder.on_event(name, delivery, fields)
+        raise ValueError("metrics backend down")
+
+    runtime = _runtime(broker, recorder, lambda d: None, on_event=hook)
+    with running(runtime):
+        _publish(broker, message_id="a")
+        _publish(broker, message_id="b")
+        wait_until(lambda: recorder.event_names() == ["acked", "acked"], what="both acked")
+        assert runtime.connected
+
+    assert broker.depth(broker.names.work_queue("entities")) == 0
 
 
 def test_transient_errors_retry_through_the_delay_tier_then_dead_letter(
@@ -99,10 +123,13 @@ def test_a_permanent_error_is_dead_lettered_at_once(broker: Broker, recorder: Re
     assert broker.depth(broker.names.work_queue("entities")) == 0
 
 
-def test_an_unexpected_error_is_requeued_until_the_delivery_limit_then_dead_lettered(
+def test_an_unexpected_error_is_requeued_with_backoff_until_the_delivery_limit_then_dead_lettered(
     broker: Broker, recorder: Recorder
 ) -> None:
+    seen_at: list[float] = []
+
     def handler(delivery: Delivery) -> None:
+        seen_at.append(time.monotonic())
         raise RuntimeError("bug in handler")
 
     runtime = _runtime(broker, recorder, handler)  # delivery_limit=3
@@ -113,6 +140,10 @@ def test_an_unexpected_error_is_requeued_until_the_delivery_limit_then_dead_lett
     assert [d.delivery_count for d in recorder.calls] == [0, 1, 2]
     assert [d.redelivered for d in recorder.calls] == [False, True, True]
     assert recorder.event_names() == ["requeued", "requeued", "dead_lettered"]
+    # Held 0.2 s, then 0.4 s, before each requeue (requeue_delay_s * 2**delivery_count).
+    gaps = [b - a for a, b in itertools.pairwise(seen_at)]
+    assert gaps[0] >= 0.19 and gaps[1] >= 0.39, gaps
+    assert [e[2].get("held_ms", 0) >= 190 for e in recorder.events[:2]] == [True, True]
     assert text(properties.headers["x-error-reason"]) == "delivery limit 3 reached: bug in handler"
     assert text(properties.headers["x-error-type"]) == "RuntimeError"
 
@@ -236,3 +267,27 @@ def test_the_runtime_keeps_consuming_across_a_broker_restart(
         wait_until(lambda: recorder.event_names() == ["acked", "acked"], what="second ack")
 
     assert [d.message_id for d in recorder.calls] == ["before", "after"]
+
+
+def test_a_retry_copy_that_reaches_no_queue_gives_the_original_back(
+    broker: Broker, recorder: Recorder
+) -> None:
+    def handler(delivery: Delivery) -> None:
+        raise TransientError("Harvest timed out")
+
+    runtime = _runtime(broker, recorder, handler)
+    with running(runtime):
+        # Given the retry tier vanished under a running consumer
+        with broker.channel() as ch:
+            ch.queue_delete(broker.names.retry_queue("entities", 0))
+        # (a raw publish: the Publisher would declare the tier again)
+        broker.publish(broker.names.commands_exchange, "entities", message_id="m1", type="SyncIt")
+
+        # Then the message is never acked away: requeued each time, until the broker's own
+        # delivery limit (3, so 4 deliveries) parks it in the dead queue.
+        _method, properties, _body = _dead_letter(broker)
+
+    assert recorder.event_names() == ["requeued"] * 4
+    assert "retry_scheduled copy not accepted" in recorder.events[0][2]["reason"]
+    assert "x-error-reason" not in properties.headers  # parked by the broker, not by us
+    assert text(properties.headers["x-first-death-reason"]) == "delivery_limit"

@@ -9,6 +9,8 @@ from amqp_testkit import Broker, wait_until
 from infra.amqp import declare_topology, delete_topology
 from infra.amqp.topology import all_queue_names
 
+pytestmark = pytest.mark.integration
+
 
 def test_declaring_twice_is_fine_and_each_exchange_routes_to_its_queue(broker: Broker) -> None:
     # Given the topology declared twice
