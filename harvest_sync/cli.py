@@ -89,13 +89,14 @@ def scheduler(interval: float, catch_up_hours: int) -> None:
 
 
 def _register() -> None:
-    from simulator.cli import simulator_command
-
+    """Attach the subcommands. The admin modules add their commands to `admin` on import."""
     import producers.admin_planning
     import producers.admin_settings
+    import producers.admin_status
     import producers.export  # noqa: F401
     from harvest_sync.demo import demo
     from producers.admin import admin
+    from simulator.cli import simulator_command
 
     main.add_command(admin)
     main.add_command(demo)

@@ -275,3 +275,67 @@ def test_admin_sync_actuals_through_the_broker(app, env, simulator, new_account,
     assert result.exit_code == 0, result.output
     assert result.output.count("run succeeded") == 2
     assert_actuals_match(engine, account_id, simulator.store(harvest_id).list("time_entries"))
+
+
+def test_duplicate_and_out_of_order_batches_change_nothing(app, synced, engine):
+    account_id, store = synced
+    from collections import Counter
+
+    from consumers.time_entries import _apply_page
+
+    before = actual_rows(engine, account_id)
+    entries = store.list("time_entries")
+    pages = [entries[i : i + 25] for i in range(0, len(entries), 25)]
+    # The same batches again, reversed and each twice, as redeliveries and overlapping pages.
+    with engine.begin() as conn:
+        repo = TimeEntryRepository(conn, account_id)
+        for page in reversed(pages):
+            _apply_page(repo, page, Counter())
+            _apply_page(repo, page, Counter())
+    assert actual_rows(engine, account_id) == before
+    assert_actuals_match(engine, account_id, entries)
+
+
+def test_same_actuals_command_delivered_twice_counts_once(app, simulator, new_account, run_worker, engine):
+    from domain.commands import SyncActuals
+    from tests.integration.helpers import eventually
+
+    account_id, harvest_id = new_account()
+    sync_entities(app, account_id)
+    run_worker(("time_entries",))
+    cmd = SyncActuals(account_id, "2026-11-26T00:00:00Z-dup")
+    app.publish(cmd)
+    app.publish(cmd)
+
+    def done():
+        with engine.connect() as conn:
+            return (
+                conn.execute(
+                    sa.select(t.sync_runs.c.status).where(
+                        t.sync_runs.c.account_id == account_id, t.sync_runs.c.message_id == cmd.message_id
+                    )
+                ).scalar()
+                == "succeeded"
+            )
+
+    eventually(done, what="the actuals run")
+    with engine.connect() as conn:
+        inbox = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(t.processed_messages)
+            .where(t.processed_messages.c.message_id == cmd.message_id)
+        ).scalar_one()
+    assert inbox == 1
+    assert_actuals_match(engine, account_id, simulator.store(harvest_id).list("time_entries"))
+
+
+def test_admin_status_shows_last_success_next_slot_and_errors(app, env, synced, engine):
+    account_id, _ = synced
+    result = CliRunner().invoke(main, ["admin", "status", str(account_id)], env=env)
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines()[1:] if line.startswith("  ")}
+    assert "last success never" not in lines["actuals"]
+    assert "next 20" in lines["actuals"]
+    assert "last success never" in lines["autofill"]
+    listing = CliRunner().invoke(main, ["admin", "account", "list"], env=env)
+    assert "actuals=" in listing.output
