@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import structlog
 
-from consumers.runs import Clock, tracked_run, utcnow
+from consumers.runs import Clock, db_errors_are_transient, tracked_run, utcnow
 from consumers.time_entries import LOCK_CLASS as ACTUALS_LOCK
 from consumers.time_entries import AccountBusy
 from domain.autofill import parse_week, zero_days
@@ -21,6 +21,7 @@ CONSUMER = "autofill"
 log = structlog.get_logger(__name__)
 
 
+@db_errors_are_transient
 def handle_autofill_week(
     cmd: AutofillWeek, *, uow: Callable[[], UnitOfWork], clock: Clock = utcnow
 ) -> Counter:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import structlog
 
-from consumers.runs import Clock, tracked_run, utcnow
+from consumers.runs import Clock, db_errors_are_transient, tracked_run, utcnow
 from domain.commands import SyncEntities
 from domain.errors import TransientError, UnknownAccount
 from domain.model import (
@@ -36,6 +36,7 @@ class AccountBusy(TransientError):
     """Another pod holds this account's entity lock; try again shortly."""
 
 
+@db_errors_are_transient
 def handle_sync_entities(
     cmd: SyncEntities,
     *,

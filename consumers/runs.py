@@ -6,14 +6,26 @@ so they survive its rollback; success is written inside it, atomically with the 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import ParamSpec, TypeVar
 
-from domain.errors import AccountNeedsAttention, TransientError
+import sqlalchemy as sa
+import structlog
+
+from domain.errors import AccountNeedsAttention, PermanentError, TransientError
 from infra.db.uow import UnitOfWork
 
 Clock = Callable[[], datetime]
+P = ParamSpec("P")
+R = TypeVar("R")
+log = structlog.get_logger(__name__)
+
+
+class DatabaseUnavailable(TransientError):
+    """PostgreSQL went away (restart, failover, killed connection): retry once it is back."""
 
 
 def utcnow() -> datetime:
@@ -21,17 +33,57 @@ def utcnow() -> datetime:
 
 
 @contextmanager
+def database_errors_are_transient() -> Iterator[None]:
+    """A lost or refused database connection is worth retrying, not dead-lettering."""
+    try:
+        yield
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        raise DatabaseUnavailable(f"database unavailable: {type(exc.orig).__name__}") from exc
+    except sa.exc.DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise DatabaseUnavailable("database connection lost") from exc
+        raise
+
+
+def db_errors_are_transient(handler: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a handler so that a database outage anywhere in it is retried later."""
+
+    @functools.wraps(handler)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with database_errors_are_transient():
+            return handler(*args, **kwargs)
+
+    return wrapper
+
+
+@contextmanager
 def tracked_run(
     uow: Callable[[], UnitOfWork], *, account_id: int, kind: str, message_id: str, clock: Clock = utcnow
 ) -> Iterator[None]:
     """Mark the run running; on failure record why, and flag the account if Harvest refused it."""
-    with uow() as u:
-        u.runs.mark_running(account_id=account_id, kind=kind, message_id=message_id, at=clock())
-        u.commit()
     try:
-        yield
+        with database_errors_are_transient():
+            with uow() as u:
+                u.runs.mark_running(account_id=account_id, kind=kind, message_id=message_id, at=clock())
+                u.commit()
+            yield
     except Exception as exc:
-        status = "retrying" if isinstance(exc, TransientError) else "failed"
+        _record_failure(uow, exc, account_id=account_id, kind=kind, message_id=message_id, clock=clock)
+        raise
+
+
+def _record_failure(
+    uow: Callable[[], UnitOfWork],
+    exc: Exception,
+    *,
+    account_id: int,
+    kind: str,
+    message_id: str,
+    clock: Clock,
+) -> None:
+    # Only a permanent failure is final; anything else comes back through a retry or redelivery.
+    status = "failed" if isinstance(exc, PermanentError) else "retrying"
+    try:
         with uow() as u:
             u.runs.upsert(
                 account_id=account_id,
@@ -45,4 +97,6 @@ def tracked_run(
             if isinstance(exc, AccountNeedsAttention):
                 u.accounts.set_status(account_id, "needs_attention", str(exc)[:500])
             u.commit()
-        raise
+    except sa.exc.SQLAlchemyError:
+        # The database may be the thing that failed; the runtime still gets the original error.
+        log.warning("run_failure_not_recorded", account_id=account_id, kind=kind, error=str(exc)[:200])

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import structlog
 
-from consumers.runs import Clock, tracked_run, utcnow
+from consumers.runs import Clock, db_errors_are_transient, tracked_run, utcnow
 from domain.actuals import Applied, HoldReason, entry_from_harvest, keeps_previous, resolve
 from domain.commands import SyncActuals
 from domain.errors import TransientError, UnknownAccount
@@ -36,6 +36,7 @@ class AccountBusy(TransientError):
     """Another pod is syncing this account's actuals; try again shortly."""
 
 
+@db_errors_are_transient
 def handle_sync_actuals(
     cmd: SyncActuals,
     *,

@@ -25,6 +25,7 @@ from infra.db.accounts import AccountRecord
 from infra.db.engine import make_engine
 from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient
+from infra.harvest.ratelimit import SharedRateLimit
 
 
 @dataclass
@@ -42,12 +43,17 @@ class App:
     def harvest_for(self, account: AccountRecord) -> HarvestClient:
         if self.harvest_factory is not None:
             return self.harvest_factory(account)
+        throttle = None
+        if self.settings.harvest_rate_limit is not None:
+            limit, window_s = self.settings.harvest_rate_limit
+            throttle = SharedRateLimit(self.engine, account.id, limit=limit, window_s=window_s)
         return HarvestClient(
             self.settings.harvest_api_url,
             token=self.cipher.open(account.token_sealed),
             account_id=account.harvest_account_id,
             user_agent=self.settings.harvest_user_agent,
             timeout_s=self.settings.harvest_timeout_s,
+            throttle=throttle,
         )
 
     def publisher(self) -> Any:

@@ -34,6 +34,8 @@ class Settings:
     delivery_limit: int = 5
     retry_delays: tuple[int, ...] = (5, 30, 300)
     harvest_timeout_s: float = 30.0
+    # Requests per window shared by all processes per account; None: no shared limit.
+    harvest_rate_limit: tuple[int, float] | None = (100, 15.0)
 
 
 DEFAULTS = {
@@ -105,6 +107,15 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_secret: bool 
     prefix = env.get("AMQP_PREFIX") or Settings.amqp_prefix
     if not prefix.replace("_", "").replace(".", "").replace("-", "").isalnum():
         raise ConfigError(f"AMQP_PREFIX may hold only letters, digits, '.', '_' and '-', got {prefix!r}")
+    from infra.harvest.ratelimit import parse_rate_limit
+
+    rate_raw = env.get("HARVEST_RATE_LIMIT") or "100/15"
+    try:
+        rate_limit = parse_rate_limit(rate_raw)
+    except ValueError:
+        raise ConfigError(
+            f"HARVEST_RATE_LIMIT must look like 100/15 (requests/seconds) or off, got {rate_raw!r}"
+        ) from None
     return Settings(
         database_url=database_url,
         amqp_url=amqp_url,
@@ -118,4 +129,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_secret: bool 
         delivery_limit=_int(env, "DELIVERY_LIMIT", 5, minimum=1),
         retry_delays=retry_delays,
         harvest_timeout_s=float(_int(env, "HARVEST_TIMEOUT_S", 30, minimum=1)),
+        harvest_rate_limit=rate_limit,
     )

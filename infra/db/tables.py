@@ -312,3 +312,14 @@ scheduler_slots = sa.Table(
 )
 
 sa.Index("time_off_person", time_off.c.account_id, time_off.c.person_id)
+
+
+# --- shared Harvest rate limit (migration 0004) ---------------------------------------------
+
+harvest_request_log = sa.Table(
+    "harvest_request_log",
+    metadata,
+    sa.Column("account_id", sa.BigInteger, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+sa.Index("harvest_request_log_account_at", harvest_request_log.c.account_id, harvest_request_log.c.at)

@@ -1,0 +1,88 @@
+"""Harvest's rate limit is shared by every process using the token: together they stay under it."""
+
+from __future__ import annotations
+
+import threading
+
+from infra.harvest.client import HarvestClient
+from infra.harvest.ratelimit import SharedRateLimit, parse_rate_limit
+
+LIMIT, WINDOW = 8, 2.0
+
+
+def _hammer(simulator, harvest_id, token, throttle_for, clients=4, each=6):
+    """`clients` threads, each its own client (as separate pods would be), `each` requests."""
+
+    def work(i):
+        client = HarvestClient(
+            simulator.base_url,
+            token=token,
+            account_id=harvest_id,
+            user_agent="rate-test (ops@example.com)",
+            throttle=throttle_for(i),
+            max_attempts=1,  # a 429 surfaces instead of being waited out
+        )
+        try:
+            for _ in range(each):
+                client.get("/company")
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            client.close()
+
+    errors: list[Exception] = []
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    return errors
+
+
+def test_four_clients_share_one_limit_and_get_no_429(simulator, engine):
+    simulator.configure(rate_limit_enabled=True, rate_limit_requests=LIMIT, rate_limit_window_s=WINDOW)
+    simulator.add_account(
+        account_id=5_550_001,
+        token="rl-token",
+        seed=1,
+        people=1,
+        projects=1,
+        clients=1,
+        days=1,
+        entries_per_day=0,
+    )
+    simulator.reset_stats()
+    errors = _hammer(
+        simulator,
+        5_550_001,
+        "rl-token",
+        lambda i: SharedRateLimit(engine, 991_001, limit=LIMIT, window_s=WINDOW, margin_s=0.3),
+    )
+    stats = simulator.stats()
+    assert errors == []
+    assert stats["rate_limited"] == 0
+    assert stats["by_status"].get("200", stats["by_status"].get(200)) == 24
+
+
+def test_without_the_shared_limit_the_same_load_is_throttled(simulator):
+    # The control: proves the scenario above really exceeds Harvest's limit.
+    simulator.configure(rate_limit_enabled=True, rate_limit_requests=LIMIT, rate_limit_window_s=WINDOW)
+    simulator.add_account(
+        account_id=5_550_002,
+        token="rl-token-2",
+        seed=1,
+        people=1,
+        projects=1,
+        clients=1,
+        days=1,
+        entries_per_day=0,
+    )
+    simulator.reset_stats()
+    errors = _hammer(simulator, 5_550_002, "rl-token-2", lambda i: None)
+    assert errors
+    assert simulator.stats()["rate_limited"] > 0
+
+
+def test_parse_rate_limit():
+    assert parse_rate_limit("100/15") == (100, 15.0)
+    assert parse_rate_limit("off") is None
