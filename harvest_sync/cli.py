@@ -90,6 +90,7 @@ def scheduler(interval: float, catch_up_hours: int) -> None:
 
 def _register() -> None:
     """Attach the subcommands. The admin modules add their commands to `admin` on import."""
+    import producers.admin_dlq
     import producers.admin_planning
     import producers.admin_settings
     import producers.admin_status
