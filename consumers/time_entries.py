@@ -14,11 +14,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import structlog
 
+from consumers.backfill import PublishMany, part_commands, plan
 from consumers.runs import Clock, db_errors_are_transient, tracked_run, utcnow
 from domain.actuals import Applied, HoldReason, entry_from_harvest, keeps_previous, resolve
 from domain.commands import SyncActuals
 from domain.errors import TransientError, UnknownAccount
 from infra.db.accounts import AccountRecord
+from infra.db.backfills import BackfillRepository
 from infra.db.time_entries import TimeEntryRepository
 from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient
@@ -42,6 +44,8 @@ def handle_sync_actuals(
     *,
     uow: Callable[[], UnitOfWork],
     harvest_for: Callable[[AccountRecord], HarvestClient],
+    publish_many: PublishMany | None = None,
+    backfill_part_entries: int = 0,
     clock: Clock = utcnow,
 ) -> Counter:
     with uow() as u:
@@ -55,6 +59,25 @@ def handle_sync_actuals(
     ):
         if not u.try_lock(LOCK_CLASS, account.id):
             raise AccountBusy(f"actuals sync for account {account.id} is running elsewhere")
+        backfills = BackfillRepository(u.conn, account.id)
+        pending = backfills.unfinished()
+        if pending is not None:
+            # A first sync is still being shared out: make sure its parts are on their way.
+            parts = part_commands(
+                account.id, pending["backfill_id"], backfills.parts(pending["backfill_id"], pending_only=True)
+            )
+            if cmd.message_id != pending["backfill_id"]:
+                u.runs.finish(
+                    account.id,
+                    cmd.message_id,
+                    status="skipped",
+                    counts={"backfill.parts_pending": len(parts)},
+                    at=clock(),
+                )
+            u.commit()
+            if publish_many is not None:
+                publish_many(parts)
+            return stats
         if not u.claim_message(CONSUMER, cmd.message_id):
             log.info("duplicate_skipped", account_id=account.id)
             return stats
@@ -67,6 +90,18 @@ def handle_sync_actuals(
         state = u.accounts.sync_state(account.id).get("actuals") or {}
         repo = TimeEntryRepository(u.conn, account.id)
         harvest = harvest_for(account)
+        if state.get("cursor") is None and backfill_part_entries and publish_many is not None:
+            ranges = plan(harvest, start=account.actuals_start_date, per_part=backfill_part_entries)
+            if ranges:
+                harvest.close()
+                backfills.register(cmd.message_id, started, ranges)
+                parts = part_commands(account.id, cmd.message_id, backfills.parts(cmd.message_id))
+                u.runs.set_progress(account.id, cmd.message_id, {"backfill.parts": len(parts)})
+                u.commit()
+                # After the commit: a crash before this publish is healed by the next sync.
+                publish_many(parts)
+                stats["backfill.parts"] = len(parts)
+                return stats
 
         def report(pages: int) -> None:
             # Its own short transaction, so `admin status` sees progress while this one runs.
@@ -104,12 +139,12 @@ def _sync(
     else:
         params = {"updated_since": _iso(cursor - CURSOR_OVERLAP)}
     for pages, page in enumerate(harvest.pages("/time_entries", "time_entries", params), start=1):
-        _apply_page(repo, page, stats)
+        apply_page(repo, page, stats)
         report(pages)
     if cursor is not None:
         # A running timer's hours grow while its updated_at may not: re-read them every time.
         for page in harvest.pages("/time_entries", "time_entries", {"is_running": "true"}):
-            _apply_page(repo, page, stats)
+            apply_page(repo, page, stats)
     # Entries held for a cause that may be fixed now, and people whose role or assignments
     # changed, are resolved again even though Harvest did not change them.
     dirty = repo.dirty_people()
@@ -119,7 +154,8 @@ def _sync(
         _reconcile(repo, harvest, account, state, cmd, started, stats)
 
 
-def _apply_page(repo: TimeEntryRepository, page: list[dict], stats: Counter) -> None:
+def apply_page(repo: TimeEntryRepository, page: list[dict], stats: Counter) -> None:
+    """Store a page of Harvest entries and bring the actuals they touch up to date."""
     entries = []
     for obj in page:
         try:

@@ -8,7 +8,7 @@ billable flag. An entry that cannot count is held, with a reason, never dropped 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
@@ -130,3 +130,19 @@ def entry_from_harvest(obj: dict) -> HarvestEntry:
         is_running=bool(obj.get("is_running")),
         updated_at=datetime.fromisoformat(obj["updated_at"].replace("Z", "+00:00")),
     )
+
+
+def split_history(oldest: date, newest: date, total_entries: int, per_part: int) -> list[tuple[date, date]]:
+    """Split a first sync's history into spent-date ranges of about `per_part` entries each, so
+    several workers can share it. Ranges are contiguous, cover oldest..newest, and never split a
+    day (actuals are per day, so two parts never write the same actual)."""
+    days = (newest - oldest).days + 1
+    parts = max(1, min(days, -(-total_entries // max(1, per_part))))
+    out = []
+    start = oldest
+    for i in range(parts):
+        end = oldest + timedelta(days=(days * (i + 1)) // parts - 1)
+        if end >= start:
+            out.append((start, end))
+            start = end + timedelta(days=1)
+    return out

@@ -62,4 +62,19 @@ class AutofillWeek:
         return f"autofill:{self.account_id}:{self.week}:{self.requested_at}"
 
 
-Command = SyncEntities | SyncActuals | AutofillWeek
+@dataclass(frozen=True)
+class BackfillPart:
+    """One spent-date range of an account's first actuals sync, split so workers share it."""
+
+    account_id: int
+    backfill_id: str  # the message id of the SyncActuals that planned the backfill
+    part: int
+    start: str  # ISO dates, inclusive
+    end: str
+
+    @property
+    def message_id(self) -> str:
+        return f"backfill-part:{self.account_id}:{self.backfill_id}:{self.part}"
+
+
+Command = SyncEntities | SyncActuals | AutofillWeek | BackfillPart

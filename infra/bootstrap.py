@@ -5,7 +5,7 @@ Tests call bootstrap() with their own settings or fakes; handlers never build cl
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -13,10 +13,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from consumers.autofill import handle_autofill_week
+from consumers.backfill import handle_backfill_part
 from consumers.entities import handle_sync_entities
 from consumers.runs import Clock, utcnow
 from consumers.time_entries import handle_sync_actuals
-from domain.commands import AutofillWeek, Command, SyncActuals, SyncEntities
+from domain.commands import AutofillWeek, BackfillPart, Command, SyncActuals, SyncEntities
 from domain.errors import MalformedMessage
 from infra import messages
 from infra.config import Settings, load_settings
@@ -74,6 +75,18 @@ class App:
             pub.publish(messages.queue_for(cmd), body, message_id=cmd.message_id, type=type_)
         return cmd.message_id
 
+    def publish_many(self, commands: Sequence[Command]) -> None:
+        """Publish several commands over one connection, confirms pipelined."""
+        from infra.amqp import OutgoingMessage
+
+        outgoing = []
+        for cmd in commands:
+            type_, body = messages.encode(cmd)
+            outgoing.append(OutgoingMessage(messages.queue_for(cmd), body, cmd.message_id, type_))
+        if outgoing:
+            with self.publisher() as pub:
+                pub.publish_many(outgoing)
+
     def dispatch(self, delivery: Any) -> None:
         """Decode a delivery and run its handler; errors go back to the consumer runtime."""
         cmd = messages.decode(delivery.body)
@@ -99,7 +112,15 @@ def bootstrap(
     )
     app.handlers = {
         SyncEntities: partial(handle_sync_entities, uow=app.uow, harvest_for=app.harvest_for, clock=clock),
-        SyncActuals: partial(handle_sync_actuals, uow=app.uow, harvest_for=app.harvest_for, clock=clock),
+        SyncActuals: partial(
+            handle_sync_actuals,
+            uow=app.uow,
+            harvest_for=app.harvest_for,
+            publish_many=app.publish_many,
+            backfill_part_entries=settings.backfill_part_entries,
+            clock=clock,
+        ),
+        BackfillPart: partial(handle_backfill_part, uow=app.uow, harvest_for=app.harvest_for, clock=clock),
         AutofillWeek: partial(handle_autofill_week, uow=app.uow, clock=clock),
     }
     return app

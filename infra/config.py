@@ -36,6 +36,8 @@ class Settings:
     harvest_timeout_s: float = 30.0
     # Requests per window shared by all processes per account; None: no shared limit.
     harvest_rate_limit: tuple[int, float] | None = (100, 15.0)
+    # A first sync with more entries than this is split into parts that workers share.
+    backfill_part_entries: int = 50_000
 
 
 DEFAULTS = {
@@ -130,4 +132,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_secret: bool 
         retry_delays=retry_delays,
         harvest_timeout_s=float(_int(env, "HARVEST_TIMEOUT_S", 30, minimum=1)),
         harvest_rate_limit=rate_limit,
+        backfill_part_entries=_int(env, "BACKFILL_PART_ENTRIES", 50_000),
     )

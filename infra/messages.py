@@ -8,7 +8,7 @@ import types
 import typing
 from typing import Any
 
-from domain.commands import AutofillWeek, Command, SyncActuals, SyncEntities
+from domain.commands import AutofillWeek, BackfillPart, Command, SyncActuals, SyncEntities
 from domain.errors import MalformedMessage
 
 VERSION = 1
@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[type, str]] = {
     "sync_entities": (SyncEntities, "entities"),
     "sync_actuals": (SyncActuals, "time_entries"),
     "autofill_week": (AutofillWeek, "autofill"),
+    "backfill_part": (BackfillPart, "time_entries"),
 }
 TYPE_OF = {cls: name for name, (cls, _queue) in COMMANDS.items()}
 

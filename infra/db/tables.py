@@ -323,3 +323,33 @@ harvest_request_log = sa.Table(
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
 )
 sa.Index("harvest_request_log_account_at", harvest_request_log.c.account_id, harvest_request_log.c.at)
+
+
+# --- split backfills (migration 0005) ----------------------------------------------------------
+
+backfills = sa.Table(
+    "backfills",
+    metadata,
+    _account_fk(),
+    sa.Column("backfill_id", sa.Text, nullable=False),
+    # The next incremental sync asks for changes since this moment.
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("parts", sa.Integer, nullable=False),
+    sa.Column("parts_done", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.PrimaryKeyConstraint("account_id", "backfill_id"),
+)
+
+backfill_parts = sa.Table(
+    "backfill_parts",
+    metadata,
+    _account_fk(),
+    sa.Column("backfill_id", sa.Text, nullable=False),
+    sa.Column("part", sa.Integer, nullable=False),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("end_date", sa.Date, nullable=False),
+    sa.Column("done_at", sa.DateTime(timezone=True)),
+    sa.Column("worker", sa.Text),
+    sa.Column("counts", JSONB, nullable=False, server_default="{}"),
+    sa.PrimaryKeyConstraint("account_id", "backfill_id", "part"),
+)

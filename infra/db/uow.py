@@ -50,6 +50,14 @@ class UnitOfWork:
             ).scalar()
         )
 
+    def try_lock_key(self, lock_class: int, key: str) -> bool:
+        """Like try_lock, for a text key (hashed; a collision only serialises two keys)."""
+        return bool(
+            self.conn.execute(
+                sa.text("SELECT pg_try_advisory_xact_lock(:c, hashtext(:k))"), {"c": lock_class, "k": key}
+            ).scalar()
+        )
+
     def claim_message(self, consumer: str, message_id: str) -> bool:
         """Inbox: False when this consumer already committed this message (a duplicate)."""
         stmt = (

@@ -281,7 +281,7 @@ def test_duplicate_and_out_of_order_batches_change_nothing(app, synced, engine):
     account_id, store = synced
     from collections import Counter
 
-    from consumers.time_entries import _apply_page
+    from consumers.time_entries import apply_page
 
     before = actual_rows(engine, account_id)
     entries = store.list("time_entries")
@@ -290,8 +290,8 @@ def test_duplicate_and_out_of_order_batches_change_nothing(app, synced, engine):
     with engine.begin() as conn:
         repo = TimeEntryRepository(conn, account_id)
         for page in reversed(pages):
-            _apply_page(repo, page, Counter())
-            _apply_page(repo, page, Counter())
+            apply_page(repo, page, Counter())
+            apply_page(repo, page, Counter())
     assert actual_rows(engine, account_id) == before
     assert_actuals_match(engine, account_id, entries)
 

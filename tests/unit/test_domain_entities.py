@@ -1,3 +1,4 @@
+import itertools
 from decimal import Decimal
 
 import pytest
@@ -103,3 +104,17 @@ def test_role_names_from_roles_endpoint_merge_with_user_roles():
     assert same.role_name.casefold() == "dev"
     several = person_from_harvest({"id": 1, "first_name": "A", "last_name": "B", "roles": ["Dev"]}, ["Ops"])
     assert several.role_name == "Unknown"
+
+
+def test_split_history_covers_every_day_once():
+    from datetime import date, timedelta
+
+    from domain.actuals import split_history
+
+    oldest, newest = date(2025, 1, 1), date(2025, 12, 31)
+    ranges = split_history(oldest, newest, total_entries=750_000, per_part=50_000)
+    assert len(ranges) == 15
+    assert ranges[0][0] == oldest and ranges[-1][1] == newest
+    for (_, end), (start, _) in itertools.pairwise(ranges):
+        assert start == end + timedelta(days=1)
+    assert split_history(oldest, oldest, 10**6, 10) == [(oldest, oldest)]
