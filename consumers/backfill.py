@@ -18,13 +18,13 @@ from datetime import date, datetime
 
 import structlog
 
+from consumers.entry_apply import EntryStore, apply_page
 from consumers.runs import Clock, db_errors_are_transient, utcnow
 from domain.actuals import split_history
 from domain.commands import BackfillPart, Command
 from domain.errors import TransientError, UnknownAccount
 from infra.db.accounts import AccountRecord
 from infra.db.backfills import BackfillRepository
-from infra.db.time_entries import TimeEntryRepository
 from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient
 
@@ -72,8 +72,6 @@ def handle_backfill_part(
     harvest_for: Callable[[AccountRecord], HarvestClient],
     clock: Clock = utcnow,
 ) -> Counter:
-    from consumers.time_entries import apply_page
-
     with uow() as u:
         account = u.accounts.get(cmd.account_id)
     if account is None:
@@ -87,7 +85,7 @@ def handle_backfill_part(
         backfills = BackfillRepository(u.conn, account.id)
         if not any(p["part"] == cmd.part for p in backfills.parts(cmd.backfill_id)):
             raise BackfillNotRecorded(f"backfill {cmd.backfill_id} is not recorded yet")
-        repo = TimeEntryRepository(u.conn, account.id)
+        repo = EntryStore.open(u.conn, account.id)
         is_last = cmd.end == max(p["end_date"] for p in backfills.parts(cmd.backfill_id)).isoformat()
         # The last part also takes entries dated after the plan was made.
         params = {"from": cmd.start, **({} if is_last else {"to": cmd.end})}

@@ -15,13 +15,13 @@ from datetime import UTC, date, datetime, timedelta
 import structlog
 
 from consumers.backfill import PublishMany, part_commands, plan
+from consumers.entry_apply import EntryStore, apply_page, reapply
 from consumers.runs import Clock, db_errors_are_transient, tracked_run, utcnow
-from domain.actuals import Applied, HoldReason, entry_from_harvest, keeps_previous, resolve
 from domain.commands import SyncActuals
 from domain.errors import TransientError, UnknownAccount
 from infra.db.accounts import AccountRecord
+from infra.db.actuals import rebuild_actuals
 from infra.db.backfills import BackfillRepository
-from infra.db.time_entries import TimeEntryRepository
 from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient
 
@@ -88,7 +88,7 @@ def handle_sync_actuals(
             u.commit()
             return stats
         state = u.accounts.sync_state(account.id).get("actuals") or {}
-        repo = TimeEntryRepository(u.conn, account.id)
+        repo = EntryStore.open(u.conn, account.id)
         harvest = harvest_for(account)
         if state.get("cursor") is None and backfill_part_entries and publish_many is not None:
             ranges = plan(harvest, start=account.actuals_start_date, per_part=backfill_part_entries)
@@ -123,7 +123,7 @@ def handle_sync_actuals(
 
 
 def _sync(
-    repo: TimeEntryRepository,
+    repo: EntryStore,
     harvest: HarvestClient,
     account: AccountRecord,
     state: dict,
@@ -147,60 +147,15 @@ def _sync(
             apply_page(repo, page, stats)
     # Entries held for a cause that may be fixed now, and people whose role or assignments
     # changed, are resolved again even though Harvest did not change them.
-    dirty = repo.dirty_people()
-    reapply(repo, repo.held_ids() + repo.ids_of_people(dirty), stats)
-    repo.clear_dirty(dirty)
+    dirty = repo.entries.dirty_people()
+    reapply(repo, repo.entries.held_ids() + repo.entries.ids_of_people(dirty), stats)
+    repo.entries.clear_dirty(dirty)
     if cursor is not None:
         _reconcile(repo, harvest, account, state, cmd, started, stats)
 
 
-def apply_page(repo: TimeEntryRepository, page: list[dict], stats: Counter) -> None:
-    """Store a page of Harvest entries and bring the actuals they touch up to date."""
-    entries = []
-    for obj in page:
-        try:
-            entries.append(entry_from_harvest(obj))
-        except (KeyError, TypeError, ValueError) as exc:
-            stats["entries.malformed"] += 1
-            log.warning("time_entry_malformed", harvest_id=obj.get("id"), error=str(exc))
-    stats["entries.received"] += len(entries)
-    changed = repo.upsert(entries)
-    stats["entries.changed"] += len(changed)
-    reapply(repo, changed, stats)
-
-
-def reapply(repo: TimeEntryRepository, harvest_ids: list[int], stats: Counter) -> None:
-    """Resolve these stored entries again and rebuild the actuals their old and new keys touch."""
-    loaded = repo.load(harvest_ids)
-    if not loaded:
-        return
-    people = repo.people(e.harvest_user_id for e, _ in loaded)
-    projects = repo.projects(e.harvest_project_id for e, _ in loaded)
-    spans = repo.assignments(p.person_id for p in people.values())
-    applied: dict[int, Applied | None] = {}
-    held: dict[int, HoldReason] = {}
-    keys = set()
-    for entry, old_key in loaded:
-        person, project = people.get(entry.harvest_user_id), projects.get(entry.harvest_project_id)
-        assignments = spans.get((person.person_id, project.project_id), []) if person and project else []
-        outcome = resolve(entry, person, project, assignments)
-        if isinstance(outcome, HoldReason):
-            held[entry.harvest_id] = outcome
-            stats[f"held.{outcome.value}"] += 1
-            if keeps_previous(outcome):
-                continue
-            applied[entry.harvest_id] = None
-        else:
-            applied[entry.harvest_id] = outcome
-            keys.add(outcome.key)
-        if old_key is not None:
-            keys.add(old_key)
-    repo.write_outcomes(applied, held)
-    stats["actuals.rebuilt"] += repo.rebuild_actuals(keys)
-
-
 def _reconcile(
-    repo: TimeEntryRepository,
+    repo: EntryStore,
     harvest: HarvestClient,
     account: AccountRecord,
     state: dict,
@@ -220,12 +175,12 @@ def _reconcile(
     if account.actuals_start_date and (since is None or since < account.actuals_start_date):
         since = account.actuals_start_date
     params = {"from": since.isoformat()} if since else {}
-    repo.begin_seen()
+    repo.entries.begin_seen()
     for page in harvest.pages("/time_entries", "time_entries", params):
-        repo.add_seen(int(o["id"]) for o in page)
-    deleted, keys = repo.delete_missing(since=since)
+        repo.entries.add_seen(int(o["id"]) for o in page)
+    deleted, keys = repo.entries.delete_missing(since=since)
     stats["entries.deleted"] += deleted
-    stats["actuals.rebuilt"] += repo.rebuild_actuals(keys)
+    stats["actuals.rebuilt"] += rebuild_actuals(repo.entries.conn, account.id, (), emptied=keys)
     stats["reconciled.full" if full else "reconciled.window"] += 1
 
 

@@ -10,6 +10,7 @@ import structlog
 from infra.amqp.consumer import ConsumerRuntime
 from infra.bootstrap import App, bootstrap
 from infra.logging import configure_logging
+from infra.observability.wiring import consumer_check, serve_observability
 
 QUEUE_NAMES = ("entities", "time_entries", "autofill")
 log = structlog.get_logger(__name__)
@@ -25,6 +26,7 @@ def build_runtime(app: App, queues: Sequence[str], *, prefetch: int | None = Non
         prefetch=prefetch or s.prefetch,
         delivery_limit=s.delivery_limit,
         retry_delays=s.retry_delays,
+        on_event=None,
     )
 
 
@@ -39,7 +41,12 @@ def run_worker(queues: Sequence[str], *, prefetch: int | None = None) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    server = serve_observability(app, broker=consumer_check(runtime))
     log.info("worker_started", queues=list(queues))
-    runtime.run()
+    try:
+        runtime.run()
+    finally:
+        if server is not None:
+            server.close()
     app.engine.dispose()
     log.info("worker_stopped")

@@ -114,6 +114,15 @@ def resolve(
     )
 
 
+def supersedes(incoming: HarvestEntry, stored: HarvestEntry | None) -> bool:
+    """Whether a version Harvest gave us replaces the stored one. An older version never does;
+    an equal updated_at with other values does (a running timer that grew, or a second edit in
+    the same second: Harvest's timestamps have second precision)."""
+    if stored is None or incoming.updated_at > stored.updated_at:
+        return True
+    return incoming.updated_at == stored.updated_at and incoming != stored
+
+
 def keeps_previous(reason: HoldReason) -> bool:
     """A sync_off project keeps what was imported before the tag; other holds count nothing."""
     return reason is HoldReason.PROJECT_SYNC_OFF

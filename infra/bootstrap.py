@@ -27,6 +27,7 @@ from infra.db.engine import make_engine
 from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient
 from infra.harvest.ratelimit import SharedRateLimit
+from infra.observability.metrics import Metrics
 
 
 @dataclass
@@ -37,6 +38,8 @@ class App:
     clock: Clock = utcnow
     harvest_factory: Callable[[AccountRecord], HarvestClient] | None = None
     handlers: dict[type, Callable[[Any], Any]] = field(default_factory=dict)
+    # Its own registry per App: tests build many Apps in one process.
+    metrics: Metrics = field(default_factory=Metrics)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.engine)
@@ -44,10 +47,13 @@ class App:
     def harvest_for(self, account: AccountRecord) -> HarvestClient:
         if self.harvest_factory is not None:
             return self.harvest_factory(account)
+        hooks = self.metrics.harvest_hooks()  # responses by status and path, rate-limit waits
         throttle = None
         if self.settings.harvest_rate_limit is not None:
             limit, window_s = self.settings.harvest_rate_limit
-            throttle = SharedRateLimit(self.engine, account.id, limit=limit, window_s=window_s)
+            throttle = SharedRateLimit(
+                self.engine, account.id, limit=limit, window_s=window_s, on_wait=hooks.shared_limit_wait
+            )
         return HarvestClient(
             self.settings.harvest_api_url,
             token=self.cipher.open(account.token_sealed),
@@ -55,6 +61,8 @@ class App:
             user_agent=self.settings.harvest_user_agent,
             timeout_s=self.settings.harvest_timeout_s,
             throttle=throttle,
+            on_response=hooks.on_response,
+            sleep=hooks.sleep,
         )
 
     def publisher(self) -> Any:
@@ -88,11 +96,14 @@ class App:
                 pub.publish_many(outgoing)
 
     def dispatch(self, delivery: Any) -> None:
-        """Decode a delivery and run its handler; errors go back to the consumer runtime."""
-        cmd = messages.decode(delivery.body)
-        if messages.queue_for(cmd) != delivery.queue:
-            raise MalformedMessage(f"{type(cmd).__name__} does not belong on queue {delivery.queue!r}")
-        self.handlers[type(cmd)](cmd)
+        """Decode a delivery and run its handler, timed; errors go back to the consumer runtime."""
+        with self.metrics.time_handler(delivery.queue):
+            cmd = messages.decode(delivery.body)
+            if messages.queue_for(cmd) != delivery.queue:
+                raise MalformedMessage(f"{type(cmd).__name__} does not belong on queue {delivery.queue!r}")
+            result = self.handlers[type(cmd)](cmd)
+        # Handlers return their stats; metrics read them here so handlers stay free of metrics.
+        self.metrics.record_handler_result(result)
 
 
 def bootstrap(

@@ -34,6 +34,8 @@ class Settings:
     delivery_limit: int = 5
     retry_delays: tuple[int, ...] = (5, 30, 300)
     harvest_timeout_s: float = 30.0
+    # /healthz, /readyz and /metrics of workers and the scheduler; 0 turns them off.
+    metrics_port: int = 9100
     # Requests per window shared by all processes per account; None: no shared limit.
     harvest_rate_limit: tuple[int, float] | None = (100, 15.0)
     # A first sync with more entries than this is split into parts that workers share.
@@ -71,6 +73,13 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    port = _int(env, name, default)
+    if port > 65535:
+        raise ConfigError(f"{name} must be a TCP port (0 to 65535), got {port}")
+    return port
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
@@ -131,6 +140,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_secret: bool 
         delivery_limit=_int(env, "DELIVERY_LIMIT", 5, minimum=1),
         retry_delays=retry_delays,
         harvest_timeout_s=float(_int(env, "HARVEST_TIMEOUT_S", 30, minimum=1)),
+        metrics_port=_port(env, "METRICS_PORT", 9100),
         harvest_rate_limit=rate_limit,
         backfill_part_entries=_int(env, "BACKFILL_PART_ENTRIES", 50_000),
     )

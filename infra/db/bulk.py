@@ -5,32 +5,45 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from decimal import Decimal
 
 import sqlalchemy as sa
+
+# COPY's text format: \N is NULL, and backslash, tab and newlines must be escaped in text.
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def _text(value: object) -> str:
     if value is None:
         return r"\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
     if isinstance(value, (datetime, date)):
         return value.isoformat()
-    if isinstance(value, (int, Decimal, float)):
-        return str(value)
-    # Text columns: escape what COPY's text format treats specially.
-    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return str(value)  # int, Decimal, float
 
 
 def copy_rows(
-    conn: sa.Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]
+    conn: sa.Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    analyze: bool = False,
 ) -> int:
-    """COPY rows into `table` inside the connection's current transaction; return the count."""
+    """COPY rows into `table` inside the connection's current transaction; return the count.
+
+    `analyze`: temp tables are never auto-analysed, and a table that is joined against needs
+    statistics, or the planner guesses it tiny and scans the big side once per row.
+    """
     buf = io.StringIO()
     count = 0
+    text = _text
     for row in rows:
-        buf.write("\t".join(_text(v) for v in row))
+        buf.write("\t".join([text(v) for v in row]))
         buf.write("\n")
         count += 1
     if count:
@@ -38,6 +51,8 @@ def copy_rows(
         cursor = conn.connection.driver_connection.cursor()
         try:
             cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buf)
+            if analyze:
+                cursor.execute(f"ANALYZE {table}")
         finally:
             cursor.close()
     return count

@@ -11,7 +11,6 @@ from click.testing import CliRunner
 from harvest_sync.cli import main
 from infra.db import tables as t
 from infra.db.planning import PlanningRepository
-from infra.db.time_entries import TimeEntryRepository
 from tests.integration.actuals_support import (
     countable_entry,
     known_people,
@@ -126,24 +125,30 @@ def _role_names(engine, account_id):
 
 
 def test_older_version_never_overwrites_a_newer_one(app, synced, engine):
+    from collections import Counter
+
+    from consumers.entry_apply import EntryStore, apply_page
+
     account_id, store = synced
     entry = countable_entry(engine, account_id, store)
     newer = store.update("time_entries", entry["id"], {"hours": 2.0})
     older = {**newer, "hours": 9.0, "updated_at": "2001-01-01T00:00:00Z"}
-    from domain.actuals import entry_from_harvest
-
     with engine.begin() as conn:
-        repo = TimeEntryRepository(conn, account_id)
-        assert repo.upsert([entry_from_harvest(newer)]) == [entry["id"]]
+        entries = EntryStore.open(conn, account_id)
+        stats = Counter()
+        apply_page(entries, [newer], stats)
+        assert stats["entries.changed"] == 1
         # Out of order: the stale version arrives after the fresh one, and again in one batch.
-        assert repo.upsert([entry_from_harvest(older)]) == []
-        assert repo.upsert([entry_from_harvest(older), entry_from_harvest(newer)]) == []
+        apply_page(entries, [older], stats)
+        apply_page(entries, [older, newer], stats)
+        assert stats["entries.changed"] == 1
         hours = conn.execute(
             sa.select(t.time_entries.c.hours).where(
                 t.time_entries.c.account_id == account_id, t.time_entries.c.harvest_id == entry["id"]
             )
         ).scalar_one()
     assert float(hours) == 2.0
+    assert_actuals_match(engine, account_id, store.list("time_entries"))
 
 
 def test_syncing_twice_with_no_change_changes_nothing(app, synced, engine):
@@ -281,14 +286,14 @@ def test_duplicate_and_out_of_order_batches_change_nothing(app, synced, engine):
     account_id, store = synced
     from collections import Counter
 
-    from consumers.time_entries import apply_page
+    from consumers.entry_apply import EntryStore, apply_page
 
     before = actual_rows(engine, account_id)
     entries = store.list("time_entries")
     pages = [entries[i : i + 25] for i in range(0, len(entries), 25)]
     # The same batches again, reversed and each twice, as redeliveries and overlapping pages.
     with engine.begin() as conn:
-        repo = TimeEntryRepository(conn, account_id)
+        repo = EntryStore.open(conn, account_id)
         for page in reversed(pages):
             apply_page(repo, page, Counter())
             apply_page(repo, page, Counter())

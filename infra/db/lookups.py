@@ -1,0 +1,75 @@
+"""What resolving a time entry needs from our side: people, projects, assignments. Cached for
+the life of one sync transaction (they do not change under its advisory lock)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+
+from domain.actuals import SYNC_OFF_TAG, AssignmentSpan, PersonFacts, ProjectFacts
+from infra.db import tables as t
+
+
+class ResolutionLookups:
+    def __init__(self, conn: sa.Connection, account_id: int) -> None:
+        self.conn = conn
+        self.account_id = account_id
+        self._people: dict[int, PersonFacts | None] = {}
+        self._projects: dict[int, ProjectFacts | None] = {}
+        self._spans: dict[int, dict[int, list[AssignmentSpan]]] = {}
+
+    def people(self, harvest_user_ids: Iterable[int]) -> dict[int, PersonFacts | None]:
+        missing = sorted({i for i in harvest_user_ids if i not in self._people})
+        if missing:
+            refs, p, r = t.external_refs, t.people, t.roles
+            rows = self.conn.execute(
+                sa.select(refs.c.harvest_id, p.c.id, p.c.role_id, r.c.match_key)
+                .join(p, p.c.id == refs.c.person_id)
+                .join(r, r.c.id == p.c.role_id)
+                .where(
+                    refs.c.account_id == self.account_id,
+                    refs.c.entity_type == "person",
+                    refs.c.harvest_id.in_(missing),
+                )
+            )
+            self._people.update(dict.fromkeys(missing))
+            for hid, pid, rid, key in rows:
+                self._people[hid] = PersonFacts(person_id=pid, role_id=rid, role_is_unknown=key == "unknown")
+        return self._people
+
+    def projects(self, harvest_project_ids: Iterable[int]) -> dict[int, ProjectFacts | None]:
+        missing = sorted({i for i in harvest_project_ids if i not in self._projects})
+        if missing:
+            refs, pr = t.external_refs, t.projects
+            rows = self.conn.execute(
+                sa.select(refs.c.harvest_id, pr.c.id, pr.c.tags)
+                .join(pr, pr.c.id == refs.c.project_id)
+                .where(
+                    refs.c.account_id == self.account_id,
+                    refs.c.entity_type == "project",
+                    refs.c.harvest_id.in_(missing),
+                )
+            )
+            self._projects.update(dict.fromkeys(missing))
+            for hid, pid, tags in rows:
+                self._projects[hid] = ProjectFacts(project_id=pid, sync_off=SYNC_OFF_TAG in (tags or []))
+        return self._projects
+
+    def assignments(self, person_ids: Iterable[int]) -> dict[int, dict[int, list[AssignmentSpan]]]:
+        """person id -> project id -> that person's assignments on that project."""
+        missing = sorted({i for i in person_ids if i not in self._spans})
+        if missing:
+            a = t.assignments
+            rows = self.conn.execute(
+                sa.select(
+                    a.c.id, a.c.person_id, a.c.project_id, a.c.role_id, a.c.start_date, a.c.end_date
+                ).where(a.c.account_id == self.account_id, a.c.person_id.in_(missing))
+            )
+            for person_id in missing:
+                self._spans[person_id] = {}
+            for aid, person_id, project_id, role_id, start, end in rows:
+                self._spans[person_id].setdefault(project_id, []).append(
+                    AssignmentSpan(aid, role_id, start, end)
+                )
+        return self._spans
