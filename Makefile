@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench-chaos clean
+.PHONY: demo test lint chaos-report clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ test: $(BIN)/.installed
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check domain consumers producers infra harvest_sync
+
+# The chaos scenarios at a larger size (default 600 people, ~290,000 entries), with a table.
+chaos-report: $(BIN)/.installed
+	CHAOS_PEOPLE=$${CHAOS_PEOPLE:-600} $(BIN)/pytest tests/integration/chaos -p no:cacheprovider -q
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
