@@ -70,6 +70,21 @@ def generate_key() -> None:
     click.echo(new_key())
 
 
+@admin.command("rotate-key")
+def rotate_key() -> None:
+    """Re-seal every stored token under the first key of HARVEST_SYNC_SECRET_KEY.
+
+    Rotation: put the new key first (new,old), run this, then drop the old key.
+    """
+    app = _app()
+    with app.uow() as u:
+        sealed = u.accounts.sealed_tokens()
+        for account_id, token in sealed:
+            u.accounts.set_sealed_token(account_id, app.cipher.reseal(token))
+        u.commit()
+    click.echo(f"{len(sealed)} token(s) re-sealed under the newest key")
+
+
 @admin.group()
 def account() -> None:
     """Add and list accounts (tenants)."""

@@ -94,6 +94,12 @@ class AccountRepository:
             .values(token_sealed=token_sealed, status="active", status_reason=None)
         )
 
+    def set_sealed_token(self, account_id: int, token_sealed: bytes) -> None:
+        """Replace the sealed token as is (key rotation); status untouched."""
+        self.conn.execute(
+            sa.update(t.accounts).where(t.accounts.c.id == account_id).values(token_sealed=token_sealed)
+        )
+
     def sealed_tokens(self) -> list[tuple[int, bytes]]:
         rows = self.conn.execute(
             sa.select(t.accounts.c.id, t.accounts.c.token_sealed).order_by(t.accounts.c.id)
