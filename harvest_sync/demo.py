@@ -46,8 +46,6 @@ def demo(people: int, projects: int, clients: int, days: int, seed: int) -> None
 
 
 def _run_demo(settings: Settings, agency: dict) -> None:
-    from simulator.server import SimulatorServer
-
     from consumers.worker import build_runtime
     from domain.commands import SyncActuals, SyncEntities
     from harvest_sync.services import ensure_database
@@ -55,6 +53,7 @@ def _run_demo(settings: Settings, agency: dict) -> None:
     from infra.db.engine import make_engine
     from infra.db.migrate import upgrade
     from producers.admin import publish_tracked, wait_for_run
+    from simulator.server import SimulatorServer
 
     ensure_database(settings.database_url)
     engine = make_engine(settings.database_url)
@@ -85,6 +84,10 @@ def _run_demo(settings: Settings, agency: dict) -> None:
         finally:
             runtime.stop()
             consumer.join(timeout=30)
+            # Its token only works against this simulator: keep schedulers away from it.
+            with app.uow() as u:
+                u.accounts.set_status(account_id, "disabled", "demo account, synced against the simulator")
+                u.commit()
     engine.dispose()
 
 

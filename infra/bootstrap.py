@@ -18,9 +18,9 @@ from consumers.entities import handle_sync_entities
 from consumers.runs import Clock, utcnow
 from consumers.time_entries import handle_sync_actuals
 from domain.commands import AutofillWeek, BackfillPart, Command, SyncActuals, SyncEntities
-from domain.errors import MalformedMessage
+from domain.errors import AccountNeedsAttention, MalformedMessage
 from infra import messages
-from infra.config import Settings, load_settings
+from infra.config import ConfigError, Settings, load_settings
 from infra.crypto import TokenCipher
 from infra.db.accounts import AccountRecord
 from infra.db.engine import make_engine
@@ -56,7 +56,7 @@ class App:
             )
         return HarvestClient(
             self.settings.harvest_api_url,
-            token=self.cipher.open(account.token_sealed),
+            token=self._open_token(account),
             account_id=account.harvest_account_id,
             user_agent=self.settings.harvest_user_agent,
             timeout_s=self.settings.harvest_timeout_s,
@@ -64,6 +64,15 @@ class App:
             on_response=hooks.on_response,
             sleep=hooks.sleep,
         )
+
+    def _open_token(self, account: AccountRecord) -> str:
+        try:
+            return self.cipher.open(account.token_sealed)
+        except ConfigError:
+            # Sealed under a key we no longer have: a person must set the token again.
+            raise AccountNeedsAttention(
+                "the stored token cannot be opened with HARVEST_SYNC_SECRET_KEY; run admin account set-token"
+            ) from None
 
     def publisher(self) -> Any:
         from infra.amqp.publisher import Publisher
