@@ -26,7 +26,7 @@ def build_runtime(app: App, queues: Sequence[str], *, prefetch: int | None = Non
         prefetch=prefetch or s.prefetch,
         delivery_limit=s.delivery_limit,
         retry_delays=s.retry_delays,
-        on_event=None,
+        on_event=app.metrics.on_event,  # messages by queue and outcome
     )
 
 

@@ -78,14 +78,20 @@ def scheduler(interval: float, catch_up_hours: int) -> None:
     from datetime import timedelta
 
     from infra.bootstrap import bootstrap
+    from infra.observability.wiring import scheduler_check, serve_observability
     from producers.scheduler import Scheduler
 
     app = bootstrap()
     configure_logging(app.settings.log_level, app.settings.log_format)
-    runner = Scheduler(app, catch_up=timedelta(hours=catch_up_hours))
+    runner = Scheduler(app, catch_up=timedelta(hours=catch_up_hours), on_tick=app.metrics.scheduler_tick)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     signal.signal(signal.SIGINT, lambda *_: runner.stop())
-    runner.run(interval)
+    server = serve_observability(app, broker=scheduler_check(runner))
+    try:
+        runner.run(interval)
+    finally:
+        if server is not None:
+            server.close()
 
 
 def _register() -> None:

@@ -32,12 +32,17 @@ class Scheduler:
         clock: Callable[[], datetime] = utcnow,
         catch_up: timedelta = timedelta(days=2),
         publisher: object | None = None,
+        on_tick: Callable[[bool, int], None] | None = None,
     ) -> None:
         self.app = app
         self.clock = clock
         self.catch_up = catch_up
         self._publisher = publisher
         self._stop = threading.Event()
+        # (succeeded, published) after each tick of run(), e.g. for metrics.
+        self._on_tick = on_tick
+        # None until run() finished a tick; then whether the last one succeeded (readiness).
+        self.last_tick_ok: bool | None = None
 
     def tick(self, now: datetime | None = None) -> int:
         """Publish every due, unpublished slot; return how many this replica published."""
@@ -88,16 +93,28 @@ class Scheduler:
         """Tick until stop(); a failing tick is logged and retried at the next one."""
         while not self._stop.is_set():
             try:
-                self.tick()
+                published = self.tick()
             except Exception:
                 log.exception("scheduler_tick_failed")
                 # A broken publisher is rebuilt on the next tick.
                 self._close_publisher()
+                self._tick_done(False, 0)
+            else:
+                self._tick_done(True, published)
             self._stop.wait(interval_s)
         self._close_publisher()
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _tick_done(self, ok: bool, published: int) -> None:
+        self.last_tick_ok = ok
+        if self._on_tick is not None:
+            try:
+                self._on_tick(ok, published)
+            except Exception:
+                # A broken metrics hook must not stop the scheduling.
+                log.exception("on_tick_hook_failed")
 
     def _close_publisher(self) -> None:
         if self._publisher is not None:

@@ -109,8 +109,8 @@ class DatabaseGauges:
         self._read_at: float | None = None
 
     @classmethod
-    def for_engine(cls, engine: sa.Engine, **kwargs: float) -> DatabaseGauges:
-        return cls(lambda: read_snapshot(engine), **kwargs)  # type: ignore[arg-type]
+    def for_engine(cls, engine: sa.Engine, *, ttl_s: float = SCRAPE_CACHE_TTL_S) -> DatabaseGauges:
+        return cls(lambda: read_snapshot(engine), ttl_s=ttl_s)
 
     def describe(self) -> list[GaugeMetricFamily]:
         # Names only: registering must not query the database.

@@ -82,7 +82,9 @@ def make_app(registry: CollectorRegistry, readiness: Readiness) -> Callable[...,
         if path == "/readyz":
             ready, checks = readiness.evaluate()
             status = "200 OK" if ready else "503 Service Unavailable"
-            return _reply(start_response, status, {"status": "ready" if ready else "not ready", "checks": checks})
+            return _reply(
+                start_response, status, {"status": "ready" if ready else "not ready", "checks": checks}
+            )
         if path == "/metrics":
             return metrics_app(environ, start_response)
         return _reply(start_response, "404 Not Found", {"error": f"no route {path[:50]}"})
@@ -94,7 +96,11 @@ def _reply(start_response: StartResponse, status: str, body: dict[str, Any]) -> 
     data = json.dumps(body).encode() + b"\n"
     start_response(
         status,
-        [("Content-Type", "application/json"), ("Content-Length", str(len(data))), ("Cache-Control", "no-store")],
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(data))),
+            ("Cache-Control", "no-store"),
+        ],
     )
     return [data]
 

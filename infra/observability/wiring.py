@@ -1,0 +1,82 @@
+"""Starting the endpoints for a worker or the scheduler, and their broker readiness checks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+import structlog
+
+from infra.observability.database import (
+    SCRAPE_CACHE_TTL_S,
+    DatabaseGauges,
+    database_check,
+    probe_engine,
+)
+from infra.observability.health import Check, HealthServer, Readiness, make_app
+
+if TYPE_CHECKING:
+    from infra.bootstrap import App
+
+log = structlog.get_logger(__name__)
+
+
+class _Consumer(Protocol):
+    @property
+    def connected(self) -> bool: ...
+
+
+class _Ticking(Protocol):
+    last_tick_ok: bool | None
+
+
+def consumer_check(runtime: _Consumer) -> Check:
+    """Ready while the consumer runtime is consuming on a live connection."""
+    return lambda: None if runtime.connected else "not connected to the broker"
+
+
+def scheduler_check(scheduler: _Ticking) -> Check:
+    """Ready once a tick has succeeded and until one fails.
+
+    A tick publishes only when slots are due, so the broker is contacted then; a failed publish
+    (or database read) fails the tick and the scheduler rebuilds its publisher on the next one.
+    """
+
+    def check() -> str | None:
+        if scheduler.last_tick_ok is None:
+            return "no tick finished yet"
+        return None if scheduler.last_tick_ok else "last tick failed"
+
+    return check
+
+
+def start_server(
+    app: App,
+    *,
+    broker: Check,
+    port: int,
+    host: str = "0.0.0.0",
+    scrape_cache_ttl_s: float = SCRAPE_CACHE_TTL_S,
+) -> HealthServer:
+    """Serve /healthz, /readyz (broker and database) and /metrics for ``app`` on ``port``."""
+    probe = probe_engine(app.engine)
+    app.metrics.watch_database(DatabaseGauges.for_engine(probe, ttl_s=scrape_cache_ttl_s))
+    readiness = Readiness({"broker": broker, "database": database_check(probe)})
+    return HealthServer(make_app(app.metrics.registry, readiness), host=host, port=port).start()
+
+
+def serve_observability(app: App, *, broker: Check) -> HealthServer | None:
+    """Start the endpoints on METRICS_PORT; None when it is 0 (disabled) or taken.
+
+    A taken port is logged, not fatal: several workers on one machine share the default port,
+    and the work matters more than its metrics. In Kubernetes each pod has its own port space,
+    and a pod without endpoints never turns ready, which is visible.
+    """
+    port = app.settings.metrics_port
+    if port == 0:
+        log.info("observability_disabled", reason="METRICS_PORT=0")
+        return None
+    try:
+        return start_server(app, broker=broker, port=port)
+    except OSError as exc:
+        log.error("observability_port_unavailable", port=port, error=str(exc))
+        return None
