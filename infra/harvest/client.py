@@ -16,7 +16,12 @@ import orjson
 import requests
 import structlog
 
-from infra.harvest.errors import HarvestAuthError, HarvestRequestError, HarvestUnavailable
+from infra.harvest.errors import (
+    HarvestAuthError,
+    HarvestRequestError,
+    HarvestTokenUnusable,
+    HarvestUnavailable,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +47,11 @@ class HarvestClient:
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
     ) -> None:
+        if not token or not token.isprintable() or token != token.strip():
+            # requests would refuse the header and quote it, token included, in its error.
+            raise HarvestTokenUnusable(
+                "the stored Harvest token has blanks or control characters; set it again"
+            )
         self.base_url = base_url.rstrip("/")
         self._session = session or requests.Session()
         self._session.headers.update(

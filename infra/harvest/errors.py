@@ -21,3 +21,8 @@ class HarvestAuthError(AccountNeedsAttention):
 
 class HarvestRequestError(PermanentError):
     """Another 4xx: our request is wrong (bad parameter, unknown route)."""
+
+
+class HarvestTokenUnusable(AccountNeedsAttention):
+    """The stored token cannot even be sent (e.g. it holds a line break): a person must set it
+    again. The message never quotes the token."""
