@@ -8,12 +8,11 @@ from datetime import timedelta
 
 import structlog
 
-from consumers.runs import Clock, db_errors_are_transient, tracked_run, utcnow
+from consumers.runs import Clock, db_errors_are_transient, require_account, tracked_run, utcnow
 from consumers.time_entries import LOCK_CLASS as ACTUALS_LOCK
 from consumers.time_entries import AccountBusy
 from domain.autofill import parse_week, zero_days
 from domain.commands import AutofillWeek
-from domain.errors import UnknownAccount
 from infra.db.autofill import AutofillRepository
 from infra.db.uow import UnitOfWork
 
@@ -25,10 +24,7 @@ log = structlog.get_logger(__name__)
 def handle_autofill_week(
     cmd: AutofillWeek, *, uow: Callable[[], UnitOfWork], clock: Clock = utcnow
 ) -> Counter:
-    with uow() as u:
-        account = u.accounts.get(cmd.account_id)
-    if account is None:
-        raise UnknownAccount(f"account {cmd.account_id} does not exist")
+    account = require_account(uow, cmd.account_id)
     stats: Counter = Counter()
     with (
         tracked_run(uow, account_id=account.id, kind="autofill", message_id=cmd.message_id, clock=clock),

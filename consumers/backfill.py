@@ -19,10 +19,10 @@ from datetime import date, datetime
 import structlog
 
 from consumers.entry_apply import EntryStore, apply_page
-from consumers.runs import Clock, db_errors_are_transient, utcnow
+from consumers.runs import Clock, db_errors_are_transient, require_account, utcnow
 from domain.actuals import split_history
 from domain.commands import BackfillPart, Command
-from domain.errors import TransientError, UnknownAccount
+from domain.errors import TransientError
 from infra.db.accounts import AccountRecord
 from infra.db.backfills import BackfillRepository
 from infra.db.uow import UnitOfWork
@@ -72,10 +72,7 @@ def handle_backfill_part(
     harvest_for: Callable[[AccountRecord], HarvestClient],
     clock: Clock = utcnow,
 ) -> Counter:
-    with uow() as u:
-        account = u.accounts.get(cmd.account_id)
-    if account is None:
-        raise UnknownAccount(f"account {cmd.account_id} does not exist")
+    account = require_account(uow, cmd.account_id)
     stats: Counter = Counter()
     with uow() as u:
         if not u.try_lock_key(PART_LOCK_CLASS, cmd.message_id):

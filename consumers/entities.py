@@ -11,9 +11,9 @@ from collections.abc import Callable
 
 import structlog
 
-from consumers.runs import Clock, db_errors_are_transient, tracked_run, utcnow
+from consumers.runs import Clock, db_errors_are_transient, require_account, tracked_run, utcnow
 from domain.commands import SyncEntities
-from domain.errors import TransientError, UnknownAccount
+from domain.errors import TransientError
 from domain.model import (
     UNKNOWN_ROLE,
     client_from_harvest,
@@ -44,10 +44,7 @@ def handle_sync_entities(
     harvest_for: Callable[[AccountRecord], HarvestClient],
     clock: Clock = utcnow,
 ) -> Counter:
-    with uow() as u:
-        account = u.accounts.get(cmd.account_id)
-    if account is None:
-        raise UnknownAccount(f"account {cmd.account_id} does not exist")
+    account = require_account(uow, cmd.account_id)
     kinds = [k for k in cmd.kinds if account.imports(k)]
     run_kind = "+".join(cmd.kinds)
     counts: Counter = Counter()

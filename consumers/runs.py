@@ -15,7 +15,8 @@ from typing import ParamSpec, TypeVar
 import sqlalchemy as sa
 import structlog
 
-from domain.errors import AccountNeedsAttention, PermanentError, TransientError
+from domain.errors import AccountNeedsAttention, PermanentError, TransientError, UnknownAccount
+from infra.db.accounts import AccountRecord
 from infra.db.uow import UnitOfWork
 
 Clock = Callable[[], datetime]
@@ -30,6 +31,15 @@ class DatabaseUnavailable(TransientError):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def require_account(uow: Callable[[], UnitOfWork], account_id: int) -> AccountRecord:
+    """The command's account; a command for an account that does not exist is permanent."""
+    with uow() as u:
+        account = u.accounts.get(account_id)
+    if account is None:
+        raise UnknownAccount(f"account {account_id} does not exist")
+    return account
 
 
 @contextmanager

@@ -16,9 +16,9 @@ import structlog
 
 from consumers.backfill import PublishMany, part_commands, plan
 from consumers.entry_apply import EntryStore, apply_page, reapply
-from consumers.runs import Clock, db_errors_are_transient, tracked_run, utcnow
+from consumers.runs import Clock, db_errors_are_transient, require_account, tracked_run, utcnow
 from domain.commands import SyncActuals
-from domain.errors import TransientError, UnknownAccount
+from domain.errors import TransientError
 from infra.db.accounts import AccountRecord
 from infra.db.actuals import rebuild_actuals
 from infra.db.backfills import BackfillRepository
@@ -48,10 +48,7 @@ def handle_sync_actuals(
     backfill_part_entries: int = 0,
     clock: Clock = utcnow,
 ) -> Counter:
-    with uow() as u:
-        account = u.accounts.get(cmd.account_id)
-    if account is None:
-        raise UnknownAccount(f"account {cmd.account_id} does not exist")
+    account = require_account(uow, cmd.account_id)
     stats: Counter = Counter()
     with (
         tracked_run(uow, account_id=account.id, kind="actuals", message_id=cmd.message_id, clock=clock),
