@@ -116,22 +116,6 @@ def account_add(name: str, harvest_account_id: int, timezone: str) -> None:
     click.echo(account_id)
 
 
-@account.command("list")
-def account_list() -> None:
-    """Each account with its status and last successful sync per kind."""
-    app = _app()
-    with app.uow() as u:
-        rows = [(a, u.accounts.sync_state(a.id)) for a in u.accounts.all()]
-    click.echo(f"{'id':>5}  {'name':<24} {'harvest id':>12}  {'status':<16} last successful sync")
-    for a, state in rows:
-        last = ", ".join(
-            f"{kind}={_ts(s['last_success_at'])}" for kind, s in sorted(state.items()) if s["last_success_at"]
-        )
-        click.echo(f"{a.id:>5}  {a.name:<24} {a.harvest_account_id:>12}  {a.status:<16} {last or 'never'}")
-        if a.status_reason:
-            click.echo(f"{'':>7}reason: {a.status_reason}")
-
-
 @account.command("set-token")
 @click.argument("account_key", metavar="ACCOUNT")
 def account_set_token(account_key: str) -> None:

@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 import click
 
 from domain.schedule import AccountSchedule, next_slot
-from producers.admin import _account, _app, _ts, admin
+from infra.db.accounts import AccountRecord
+from infra.db.uow import UnitOfWork
+from producers.admin import _account, _app, _ts, account, admin
 
 KINDS = {
     "clients_projects": "entities",
@@ -25,7 +27,23 @@ def status(account_key: str) -> None:
     """Show an account's sync state."""
     app = _app()
     acct = _account(app, account_key)
+    with app.uow() as u:
+        for line in describe(u, acct, datetime.now(UTC)):
+            click.echo(line)
+
+
+@account.command("list")
+def account_list() -> None:
+    """Every account with, per kind, its last and next sync, current run and last error."""
+    app = _app()
     now = datetime.now(UTC)
+    with app.uow() as u:
+        for acct in u.accounts.all():
+            for line in describe(u, acct, now):
+                click.echo(line)
+
+
+def describe(u: UnitOfWork, acct: AccountRecord, now: datetime) -> list[str]:
     schedule = AccountSchedule(
         acct.id,
         acct.timezone,
@@ -34,23 +52,20 @@ def status(account_key: str) -> None:
         acct.import_actuals,
         acct.autofill,
     )
-    with app.uow() as u:
-        state = u.accounts.sync_state(acct.id)
-        runs = {kind: u.runs.latest_for(acct.id, kind) for kind in KINDS}
-    click.echo(
-        f"account {acct.id} {acct.name!r}: {acct.status}"
-        + (f" ({acct.status_reason})" if acct.status_reason else "")
-    )
+    state = u.accounts.sync_state(acct.id)
+    reason = f" ({acct.status_reason})" if acct.status_reason else ""
+    lines = [f"account {acct.id} {acct.name!r} (Harvest {acct.harvest_account_id}): {acct.status}{reason}"]
     for kind, slot_kind in KINDS.items():
         s = state.get(kind, {})
         on = acct.imports(kind)
         nxt = next_slot(schedule, slot_kind, now) if on and acct.status == "active" else None
-        click.echo(
+        lines.append(
             f"  {kind:<17} {'on ' if on else 'off'}  last success {_ts(s.get('last_success_at'))}"
             f"  next {_ts(nxt) if nxt else '-'}"
         )
-        run = runs[kind]
+        run = u.runs.latest_for(acct.id, kind)
         if run and run["status"] in ("queued", "running", "retrying"):
-            click.echo(f"    current run: {run['status']} {json.dumps(run['progress'], sort_keys=True)}")
+            lines.append(f"    current run: {run['status']} {json.dumps(run['progress'], sort_keys=True)}")
         if s.get("last_error"):
-            click.echo(f"    last error ({_ts(s.get('last_error_at'))}): {s['last_error']}")
+            lines.append(f"    last error ({_ts(s.get('last_error_at'))}): {s['last_error']}")
+    return lines

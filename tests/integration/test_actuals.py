@@ -343,4 +343,5 @@ def test_admin_status_shows_last_success_next_slot_and_errors(app, env, synced, 
     assert "next 20" in lines["actuals"]
     assert "last success never" in lines["autofill"]
     listing = CliRunner().invoke(main, ["admin", "account", "list"], env=env)
-    assert "actuals=" in listing.output
+    assert f"account {account_id} " in listing.output
+    assert listing.output.count("  actuals ") >= 1 and "next 20" in listing.output
