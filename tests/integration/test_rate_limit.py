@@ -86,3 +86,52 @@ def test_without_the_shared_limit_the_same_load_is_throttled(simulator):
 def test_parse_rate_limit():
     assert parse_rate_limit("100/15") == (100, 15.0)
     assert parse_rate_limit("off") is None
+
+
+def test_four_workers_sharing_one_account_get_no_429(app, simulator, new_account, run_worker, engine):
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from domain.commands import SyncActuals
+    from infra.db import tables as t
+    from tests.integration.actuals_support import sync_entities
+    from tests.integration.conftest import replace_settings
+    from tests.integration.helpers import eventually
+    from tests.integration.truth import assert_actuals_match
+
+    # Given Harvest's limit enforced (scaled down: 6 requests per 2 s) and a backfill in parts
+    limited = replace_settings(app, harvest_rate_limit=(6, 2.0), backfill_part_entries=400)
+    account_id, harvest_id = new_account(people=40, projects=10, clients=3, days=120, entries_per_day=2)
+    sync_entities(limited, account_id)
+    simulator.configure(rate_limit_enabled=True, rate_limit_requests=6, rate_limit_window_s=2.0)
+    simulator.reset_stats()
+    for _ in range(4):
+        run_worker(("time_entries",), the_app=limited)
+
+    # When four workers share the account's backfill
+    cmd = SyncActuals(account_id, datetime.now(UTC).isoformat())
+    limited.publish(cmd)
+
+    def done():
+        with engine.connect() as conn:
+            return (
+                conn.execute(
+                    sa.select(t.sync_runs.c.status).where(
+                        t.sync_runs.c.account_id == account_id, t.sync_runs.c.message_id == cmd.message_id
+                    )
+                ).scalar()
+                == "succeeded"
+            )
+
+    eventually(done, timeout=180, what="the rate-limited backfill")
+
+    # Then Harvest never said 429, the shared limit made them wait, and nothing was lost
+    stats = simulator.stats()
+    assert stats["rate_limited"] == 0
+    assert stats["requests"] > 12  # more than two windows' worth: the limit was binding
+    waits = limited.metrics.registry.get_sample_value(
+        "harvest_sync_harvest_rate_limit_waits_total", {"source": "shared_limit"}
+    )
+    assert waits and waits > 0
+    assert_actuals_match(engine, account_id, simulator.store(harvest_id).list("time_entries"))
