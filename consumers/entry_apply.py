@@ -4,16 +4,22 @@ sync and the backfill parts."""
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from functools import partial
 
+import sqlalchemy as sa
 import structlog
 
 from domain.actuals import HarvestEntry, HoldReason, entry_from_harvest, keeps_previous, resolve, supersedes
 from infra.db.actuals import rebuild_actuals
 from infra.db.lookups import ResolutionLookups
-from infra.db.time_entries import Stored, TimeEntryRepository, Write
+from infra.db.time_entries import Key, Stored, TimeEntryRepository, Write
 
 log = structlog.get_logger(__name__)
 
@@ -27,11 +33,70 @@ class EntryStore:
 
     @classmethod
     def open(cls, conn, account_id: int) -> EntryStore:  # type: ignore[no-untyped-def]
-        return cls(TimeEntryRepository(conn, account_id), ResolutionLookups(conn, account_id))
+        # What a foreign key would hold per row, once per transaction: the account row cannot
+        # be deleted while we write its entries and actuals (time_entries and actuals have no
+        # key to accounts; a trigger deletes their rows with the account, migration 0006).
+        conn.execute(
+            sa.text("SELECT 1 FROM accounts WHERE id = :account_id FOR KEY SHARE"), {"account_id": account_id}
+        )
+        lookups = ResolutionLookups(conn, account_id)
+        return cls(TimeEntryRepository(conn, account_id, hold_stands=partial(holds_stand, lookups)), lookups)
+
+
+def holds_stand(lookups: ResolutionLookups, groups: list[tuple[int, int, str]]) -> list[bool]:
+    """For each (Harvest user, Harvest project, hold reason) of held entries: whether resolving
+    them now would hold them for that same reason, i.e. re-resolving them changes nothing.
+
+    Exact because resolve() decides every hold from the person and the project alone, before
+    it looks at the entry; the probe entry's other fields only matter when nothing holds it,
+    and then the group is re-resolved entry by entry anyway.
+    """
+    people = lookups.people({u for u, _, _ in groups})
+    projects = lookups.projects({p for _, p, _ in groups})
+    out = []
+    for user, project, reason in groups:
+        outcome = resolve(_probe(user, project), people.get(user), projects.get(project), [])
+        out.append(isinstance(outcome, HoldReason) and outcome.value == reason)
+    return out
+
+
+def _probe(harvest_user_id: int, harvest_project_id: int) -> HarvestEntry:
+    return HarvestEntry(
+        harvest_id=0,
+        harvest_user_id=harvest_user_id,
+        harvest_project_id=harvest_project_id,
+        spent_date=date.min,
+        hours=Decimal(0),
+        billable=False,
+        is_running=False,
+        updated_at=datetime.min.replace(tzinfo=UTC),
+    )
 
 
 def apply_page(store: EntryStore, page: list[dict], stats: Counter) -> None:
     """Store a page of Harvest entries and bring the actuals they touch up to date."""
+    with _collector_paused():
+        _apply_page(store, page, stats)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a page is applied. A page allocates tens of
+    thousands of container objects, none of them in a cycle; each allocation burst made the
+    collector traverse them again and again (about a fifth of the worker's CPU in a first
+    sync). Reference counting still frees everything at once; cycles made elsewhere in the
+    meantime are collected after the page."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _apply_page(store: EntryStore, page: list[dict], stats: Counter) -> None:
     newest: dict[int, HarvestEntry] = {}
     for obj in page:
         try:
@@ -53,8 +118,9 @@ def apply_page(store: EntryStore, page: list[dict], stats: Counter) -> None:
 
 def reapply(store: EntryStore, harvest_ids: Iterable[int], stats: Counter) -> None:
     """Resolve stored entries again (a cause of a hold fixed, a role or assignment changed)."""
-    current = store.entries.current(harvest_ids)
-    _resolve_and_store(store, [(s.entry, s) for s in current.values()], stats, versions_changed=False)
+    with _collector_paused():
+        current = store.entries.current(harvest_ids)
+        _resolve_and_store(store, [(s.entry, s) for s in current.values()], stats, versions_changed=False)
 
 
 def _entry(stored: Stored | None) -> HarvestEntry | None:
@@ -70,30 +136,52 @@ def _resolve_and_store(
 ) -> None:
     if not items:
         return
-    people = store.lookups.people(e.harvest_user_id for e, _ in items)
-    projects = store.lookups.projects(e.harvest_project_id for e, _ in items)
+    people = store.lookups.people({e.harvest_user_id for e, _ in items})
+    projects = store.lookups.projects({e.harvest_project_id for e, _ in items})
     spans = store.lookups.assignments(p.person_id for p in people.values() if p)
-    writes, released, keys, emptied = [], [], set(), set()
+    no_plan: list = []
+    # New entries (all of a first sync) go in by COPY; stored ones through the guarded upsert.
+    inserts: list[Write] = []
+    updates: list[Write] = []
+    released: list[int] = []
+    keys: set[Key] = set()
+    emptied: set[Key] = set()
+    held: Counter = Counter()
     for entry, stored in items:
         person, project = people.get(entry.harvest_user_id), projects.get(entry.harvest_project_id)
-        plan = spans.get(person.person_id, {}).get(project.project_id, []) if person and project else []
+        plan = (
+            spans.get(person.person_id, {}).get(project.project_id, no_plan)
+            if person and project
+            else no_plan
+        )
         outcome = resolve(entry, person, project, plan)
-        old = stored.applied if stored else None
+        if stored is None:
+            if isinstance(outcome, HoldReason):
+                held[outcome] += 1
+                inserts.append(Write(entry, None, outcome.value))
+            else:
+                inserts.append(Write(entry, outcome, None))
+                keys.add(outcome.key)
+            continue
+        old = stored.applied
         if isinstance(outcome, HoldReason):
-            stats[f"held.{outcome.value}"] += 1
+            held[outcome] += 1
             applied, reason = (old if keeps_previous(outcome) else None), outcome.value
         else:
             applied, reason = outcome, None
-            if stored and stored.hold_reason:
+            if stored.hold_reason:
                 released.append(entry.harvest_id)
-        if stored and not versions_changed and (applied, reason) == (old, stored.hold_reason):
+        if not versions_changed and (applied, reason) == (old, stored.hold_reason):
             continue
-        writes.append(Write(entry, applied, reason))
+        updates.append(Write(entry, applied, reason))
         if applied is not None:
             keys.add(applied.key)
         if old is not None and (applied is None or old.key != applied.key):
             emptied.add(old.key)
-    store.entries.write(writes, versions_changed=versions_changed)
+    for reason, count in held.items():
+        stats[f"held.{reason.value}"] += count
+    store.entries.insert_new(inserts)
+    store.entries.write(updates, versions_changed=versions_changed)
     store.entries.release(released)
     stats["actuals.rebuilt"] += rebuild_actuals(
         store.entries.conn, store.entries.account_id, keys, emptied=emptied

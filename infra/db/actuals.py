@@ -9,11 +9,17 @@ from datetime import date
 import sqlalchemy as sa
 
 from infra.db.autofill import AUTOFILL_ELIGIBLE
-from infra.db.bulk import copy_rows, temp_table
+from infra.db.bulk import pg_int_array
 
 Key = tuple[int, int, int, date]
-KEY_DDL = "person_id bigint, project_id bigint, role_id bigint, day date"
-KEY_COLUMNS = ("person_id", "project_id", "role_id", "day")
+
+
+def _keys(alias: str) -> str:
+    """Keys passed as four array parameters (see _key_arrays), as rows named `alias`."""
+    return (
+        "unnest(CAST(:person_ids AS bigint[]), CAST(:project_ids AS bigint[]), CAST(:role_ids AS bigint[]),"
+        f" CAST(:days AS date[])) AS {alias}(person_id, project_id, role_id, day)"
+    )
 
 
 def rebuild_actuals(
@@ -25,24 +31,28 @@ def rebuild_actuals(
     unique = sorted(set(keys) | set(emptied))
     if not unique:
         return 0
-    params = {"account_id": account_id}
-    temp_table(conn, "te_keys", KEY_DDL)
-    copy_rows(conn, "te_keys", KEY_COLUMNS, unique, analyze=True)
+    params = {"account_id": account_id, **_key_arrays(unique)}
+    # Per key, an aggregate over its entries through time_entries_applied_key. The aggregate
+    # subquery cannot be flattened, so this stays one index probe per key whatever the
+    # planner believes about the table's size (its statistics lag a large first sync).
     conn.execute(
         sa.text(
-            """
+            f"""
             INSERT INTO actuals AS a (account_id, person_id, project_id, role_id, date,
                                       billable_minutes, nonbillable_minutes, autofilled, updated_at)
-            SELECT :account_id, k.person_id, k.project_id, k.role_id, k.day,
-                   COALESCE(SUM(e.applied_minutes) FILTER (WHERE e.applied_billable), 0),
-                   COALESCE(SUM(e.applied_minutes) FILTER (WHERE NOT e.applied_billable), 0),
+            SELECT :account_id, k.person_id, k.project_id, k.role_id, k.day, s.billable, s.nonbillable,
                    false, now()
-            FROM te_keys AS k
-            JOIN time_entries AS e
-              ON e.account_id = :account_id AND e.applied_person_id = k.person_id
-             AND e.applied_project_id = k.project_id AND e.applied_role_id = k.role_id
-             AND e.applied_date = k.day
-            GROUP BY k.person_id, k.project_id, k.role_id, k.day
+            FROM {_keys("k")} CROSS JOIN LATERAL (
+                SELECT count(*) AS entries,
+                       COALESCE(SUM(e.applied_minutes) FILTER (WHERE e.applied_billable), 0) AS billable,
+                       COALESCE(SUM(e.applied_minutes) FILTER (WHERE NOT e.applied_billable), 0)
+                           AS nonbillable
+                FROM time_entries AS e
+                WHERE e.account_id = :account_id AND e.applied_person_id = k.person_id
+                  AND e.applied_project_id = k.project_id AND e.applied_role_id = k.role_id
+                  AND e.applied_date = k.day
+            ) AS s
+            WHERE s.entries > 0
             ORDER BY k.person_id, k.project_id, k.role_id, k.day
             ON CONFLICT (account_id, person_id, project_id, role_id, date) DO UPDATE
             SET billable_minutes = excluded.billable_minutes,
@@ -56,31 +66,48 @@ def rebuild_actuals(
     )
     gone = sorted(set(emptied))
     if gone:
-        _settle_emptied(conn, params, gone)
+        _settle_emptied(conn, account_id, gone)
     return len(unique)
 
 
-def _settle_emptied(conn: sa.Connection, params: dict, keys: list[Key]) -> None:
-    temp_table(conn, "te_orphans", KEY_DDL)
-    copy_rows(conn, "te_orphans", KEY_COLUMNS, keys, analyze=True)
-    conn.execute(
+def _key_arrays(keys: list[Key]) -> dict[str, str]:
+    return {
+        "person_ids": pg_int_array([k[0] for k in keys]),
+        "project_ids": pg_int_array([k[1] for k in keys]),
+        "role_ids": pg_int_array([k[2] for k in keys]),
+        "days": "{" + ",".join([k[3].isoformat() for k in keys]) + "}",
+    }
+
+
+def _settle_emptied(conn: sa.Connection, account_id: int, keys: list[Key]) -> None:
+    # Which of the keys no entry counts under any more: one probe each, as in rebuild_actuals.
+    orphans = conn.execute(
         sa.text(
-            """
-            DELETE FROM te_orphans AS k WHERE EXISTS (
-                SELECT 1 FROM time_entries e
-                WHERE e.account_id = :account_id AND e.applied_person_id = k.person_id
-                  AND e.applied_project_id = k.project_id AND e.applied_role_id = k.role_id
-                  AND e.applied_date = k.day)
+            f"""
+            SELECT k.person_id, k.project_id, k.role_id, k.day
+            FROM {_keys("k")} CROSS JOIN LATERAL (
+                SELECT count(*) AS entries FROM (
+                    SELECT 1 FROM time_entries AS e
+                    WHERE e.account_id = :account_id AND e.applied_person_id = k.person_id
+                      AND e.applied_project_id = k.project_id AND e.applied_role_id = k.role_id
+                      AND e.applied_date = k.day
+                    LIMIT 1
+                ) AS one
+            ) AS s
+            WHERE s.entries = 0
             """
         ),
-        params,
-    )
+        {"account_id": account_id, **_key_arrays(keys)},
+    ).all()
+    if not orphans:
+        return
+    params = {"account_id": account_id, **_key_arrays([(p, pr, r, d) for p, pr, r, d in orphans])}
     conn.execute(
         sa.text(
             f"""
             UPDATE actuals AS a SET billable_minutes = 0, nonbillable_minutes = 0,
                    autofilled = true, updated_at = now()
-            FROM te_orphans AS o
+            FROM {_keys("o")}
             WHERE a.account_id = :account_id AND a.person_id = o.person_id
               AND a.project_id = o.project_id AND a.role_id = o.role_id AND a.date = o.day
               AND {AUTOFILL_ELIGIBLE}
@@ -90,8 +117,8 @@ def _settle_emptied(conn: sa.Connection, params: dict, keys: list[Key]) -> None:
     )
     conn.execute(
         sa.text(
-            """
-            DELETE FROM actuals AS a USING te_orphans AS o
+            f"""
+            DELETE FROM actuals AS a USING {_keys("o")}
             WHERE a.account_id = :account_id AND a.person_id = o.person_id
               AND a.project_id = o.project_id AND a.role_id = o.role_id AND a.date = o.day
               AND NOT a.autofilled

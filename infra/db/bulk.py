@@ -1,4 +1,9 @@
-"""COPY helpers: the fastest way to hand PostgreSQL many rows (about 3x execute_values here)."""
+"""Bulk helpers: COPY into scratch tables, and columns as array literals for `unnest`.
+
+COPY is the fastest way to hand PostgreSQL many rows (about 3x execute_values here). For a
+page of time entries, array parameters do the same in one statement instead of four (create,
+truncate, copy, read): one array literal per column, unnested in the statement that uses them.
+"""
 
 from __future__ import annotations
 
@@ -62,3 +67,32 @@ def temp_table(conn: sa.Connection, name: str, ddl: str) -> None:
     """A scratch table for this transaction, emptied if an earlier page already made it."""
     conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({ddl}) ON COMMIT DROP")
     conn.exec_driver_sql(f"TRUNCATE {name}")
+
+
+# Inside an array literal an element is quoted when it could be misread; only text needs it here.
+_ARRAY_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
+
+
+def pg_array(values: Iterable[object]) -> str:
+    """A PostgreSQL array literal ('{1,2,NULL}') of ints, Decimals, dates, datetimes, bools or
+    text, to be passed as one parameter and cast in SQL (`CAST(:ids AS bigint[])`)."""
+    return "{" + ",".join([_element(v) for v in values]) + "}"
+
+
+def pg_int_array(values: Iterable[int]) -> str:
+    """pg_array for ints only: the common case, without per-element type checks."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _element(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, str):
+        return '"' + value.translate(_ARRAY_ESCAPES) + '"'
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)  # int, Decimal, float

@@ -3,15 +3,19 @@ columns), written set-based and always scoped to one account."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import io
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
+import psycopg2.errors
 import sqlalchemy as sa
 
 from domain.actuals import Applied, HarvestEntry
+from domain.errors import TransientError
 from infra.db import tables as t
-from infra.db.bulk import copy_rows, temp_table
+from infra.db.bulk import copy_rows, pg_array, pg_int_array, temp_table
 
 Key = tuple[int, int, int, date]
 RAW_COLUMNS = (
@@ -32,6 +36,35 @@ APPLIED_COLUMNS = (
     "applied_billable",
 )
 WRITE_COLUMNS = ("harvest_id", *RAW_COLUMNS, *APPLIED_COLUMNS, "hold_reason")
+STORED_COLUMNS = WRITE_COLUMNS
+WRITE_TYPES = (
+    "bigint",
+    "bigint",
+    "bigint",
+    "date",
+    "numeric(12,6)",
+    "boolean",
+    "boolean",
+    "timestamptz",
+    "bigint",
+    "bigint",
+    "bigint",
+    "date",
+    "integer",
+    "boolean",
+    "text",
+)
+# A page of writes as rows: one array parameter per column (see _columns).
+_UNNEST_WRITES = (
+    "unnest("
+    + ", ".join(f"CAST(:c{i} AS {type_}[])" for i, type_ in enumerate(WRITE_TYPES))
+    + f") AS w({', '.join(WRITE_COLUMNS)})"
+)
+_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in WRITE_COLUMNS[1:])
+
+
+class ConcurrentEntryWrite(TransientError):
+    """Another transaction stored one of the entries this one was inserting."""
 
 
 @dataclass(frozen=True)
@@ -43,29 +76,76 @@ class Stored:
     hold_reason: str | None
 
 
-@dataclass(frozen=True)
-class Write:
-    """A version to store and what of it counts (None: nothing)."""
+class Write(NamedTuple):
+    """A version to store and what of it counts (None: nothing). A tuple: a first sync makes
+    one per entry, and a tuple is three times cheaper to build than a frozen dataclass."""
 
     entry: HarvestEntry
     applied: Applied | None
     hold_reason: str | None
 
 
+# (harvest_user_id, harvest_project_id, hold_reason) -> whether that hold still stands.
+HoldStands = Callable[[list[tuple[int, int, str]]], list[bool]]
+
+
 class TimeEntryRepository:
-    def __init__(self, conn: sa.Connection, account_id: int) -> None:
+    def __init__(
+        self, conn: sa.Connection, account_id: int, *, hold_stands: HoldStands | None = None
+    ) -> None:
         self.conn = conn
         self.account_id = account_id
+        self._hold_stands = hold_stands
 
     def current(self, harvest_ids: Iterable[int]) -> dict[int, Stored]:
         ids = sorted(set(harvest_ids))
         if not ids:
             return {}
-        te = t.time_entries
+        # One primary-key probe per id. LIMIT 1 keeps the subquery from being flattened into
+        # a join the planner may cost as a scan of the account's rows: with statistics that
+        # lag a large first sync (autovacuum has not caught up, or is off) it did, and every
+        # page then read the whole history (O(N^2) for a backfill).
         rows = self.conn.execute(
-            sa.select(te).where(te.c.account_id == self.account_id, te.c.harvest_id.in_(ids))
-        ).mappings()
-        return {r["harvest_id"]: _stored(r) for r in rows}
+            sa.text(
+                f"""
+                SELECT t.* FROM unnest(CAST(:ids AS bigint[])) AS i(harvest_id)
+                CROSS JOIN LATERAL (
+                    SELECT {", ".join(STORED_COLUMNS)} FROM time_entries
+                    WHERE account_id = :account_id AND harvest_id = i.harvest_id LIMIT 1
+                ) AS t
+                """
+            ),
+            {"ids": pg_int_array(ids), "account_id": self.account_id},
+        )
+        return {r[0]: _stored(r) for r in rows}
+
+    def insert_new(self, writes: Sequence[Write]) -> None:
+        """Store entries that current() did not find, with a plain COPY: no conflict to
+        resolve, so none of INSERT ... ON CONFLICT's per-row work (a first sync is all this).
+
+        Another transaction can insert one of them meanwhile only in a backfill whose parts
+        both listed an entry that moved between their date ranges. COPY then fails on the
+        primary key and the whole part is retried, and then sees that version: safer than an
+        upsert, which would overwrite it without rebuilding the actual it counted under.
+        """
+        if not writes:
+            return
+        account = f"{self.account_id}\t"
+        lines = [account + _copy_line(w) for w in sorted(writes, key=_harvest_id)]
+        raw = self.conn.connection.driver_connection
+        cursor = raw.cursor()
+        try:
+            cursor.copy_expert(
+                f"COPY time_entries (account_id, {', '.join(WRITE_COLUMNS)}) FROM STDIN",
+                io.StringIO("".join(lines)),
+            )
+        except psycopg2.errors.UniqueViolation as exc:
+            raise ConcurrentEntryWrite("a time entry was stored concurrently; retrying the sync") from exc
+        finally:
+            cursor.close()
+        held = [w for w in writes if w.hold_reason]
+        if held:
+            self._ledger_hold(sorted(held, key=_harvest_id))
 
     def write(self, writes: Sequence[Write], *, versions_changed: bool = True) -> None:
         """Store these versions and their applied parts in one statement.
@@ -77,17 +157,9 @@ class TimeEntryRepository:
         """
         if not writes:
             return
-        temp_table(
-            self.conn,
-            "te_write",
-            "harvest_id bigint, harvest_user_id bigint, harvest_project_id bigint, spent_date date,"
-            " hours numeric(12,6), billable boolean, is_running boolean, harvest_updated_at timestamptz,"
-            " applied_person_id bigint, applied_project_id bigint, applied_role_id bigint, applied_date date,"
-            " applied_minutes integer, applied_billable boolean, hold_reason text",
-        )
-        copy_rows(self.conn, "te_write", WRITE_COLUMNS, (_row(w) for w in writes))
-        cols = ", ".join(WRITE_COLUMNS)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in WRITE_COLUMNS[1:])
+        # ORDER BY harvest_id: concurrent writers lock rows in the same order (no deadlocks).
+        ordered = sorted(writes, key=_harvest_id)
+        columns = _columns(ordered)
         guard = ""
         if versions_changed:
             new = ", ".join(f"excluded.{c}" for c in RAW_COLUMNS)
@@ -96,35 +168,35 @@ class TimeEntryRepository:
                 "WHERE excluded.harvest_updated_at >= t.harvest_updated_at"
                 f" AND ({new}) IS DISTINCT FROM ({old})"
             )
-        # ORDER BY harvest_id: concurrent writers lock rows in the same order (no deadlocks).
         self.conn.execute(
             sa.text(
                 f"""
-                INSERT INTO time_entries AS t (account_id, {cols})
-                SELECT :account_id, {cols} FROM te_write ORDER BY harvest_id
-                ON CONFLICT (account_id, harvest_id) DO UPDATE SET {updates} {guard}
+                INSERT INTO time_entries AS t (account_id, {", ".join(WRITE_COLUMNS)})
+                SELECT :account_id, w.* FROM {_UNNEST_WRITES} ORDER BY w.harvest_id
+                ON CONFLICT (account_id, harvest_id) DO UPDATE SET {_UPDATES} {guard}
                 """
             ),
-            {"account_id": self.account_id},
+            {"account_id": self.account_id, **columns},
         )
-        if any(w.hold_reason for w in writes):
-            self._ledger_hold()
+        held = [w for w in ordered if w.hold_reason]
+        if held:
+            self._ledger_hold(held)
 
-    def _ledger_hold(self) -> None:
+    def _ledger_hold(self, held: Sequence[Write]) -> None:
         self.conn.execute(
             sa.text(
-                """
+                f"""
                 INSERT INTO import_ledger AS l (account_id, record_type, harvest_id, reason, detail)
                 SELECT :account_id, 'time_entry', w.harvest_id, w.hold_reason,
                        jsonb_build_object('harvest_user_id', w.harvest_user_id,
                                           'harvest_project_id', w.harvest_project_id,
                                           'spent_date', w.spent_date, 'hours', w.hours)
-                FROM te_write AS w WHERE w.hold_reason IS NOT NULL ORDER BY w.harvest_id
+                FROM {_UNNEST_WRITES} ORDER BY w.harvest_id
                 ON CONFLICT (account_id, record_type, harvest_id) DO UPDATE
                 SET reason = excluded.reason, detail = excluded.detail, last_seen_at = now()
                 """
             ),
-            {"account_id": self.account_id},
+            {"account_id": self.account_id, **_columns(held)},
         )
 
     def release(self, harvest_ids: Iterable[int]) -> None:
@@ -141,12 +213,52 @@ class TimeEntryRepository:
             )
 
     def held_ids(self) -> list[int]:
-        te = t.time_entries
+        """Held entries whose hold may have changed: every held entry, or with `hold_stands`
+        only those of (Harvest user, project, reason) groups whose hold no longer stands. A
+        daily sync then re-reads what a fixed cause released, not every held entry of the
+        account's history (a role left Unknown would otherwise cost a re-read each day)."""
+        if self._hold_stands is None:
+            return list(
+                self.conn.execute(
+                    sa.text(
+                        "SELECT harvest_id FROM time_entries"
+                        " WHERE account_id = :a AND hold_reason IS NOT NULL"
+                    ),
+                    {"a": self.account_id},
+                ).scalars()
+            )
+        groups = [
+            (u, p, r)
+            for u, p, r in self.conn.execute(
+                sa.text(
+                    "SELECT DISTINCT harvest_user_id, harvest_project_id, hold_reason FROM time_entries"
+                    " WHERE account_id = :a AND hold_reason IS NOT NULL"
+                ),
+                {"a": self.account_id},
+            )
+        ]
+        changed = [g for g, stands in zip(groups, self._hold_stands(groups), strict=True) if not stands]
+        if not changed:
+            return []
         return list(
             self.conn.execute(
-                sa.select(te.c.harvest_id).where(
-                    te.c.account_id == self.account_id, te.c.hold_reason.isnot(None)
-                )
+                sa.text(
+                    """
+                    SELECT t.harvest_id FROM time_entries AS t
+                    JOIN unnest(CAST(:users AS bigint[]), CAST(:projects AS bigint[]),
+                                CAST(:reasons AS text[]))
+                         AS g(harvest_user_id, harvest_project_id, hold_reason)
+                      ON t.harvest_user_id = g.harvest_user_id AND t.harvest_project_id = g.harvest_project_id
+                     AND t.hold_reason = g.hold_reason
+                    WHERE t.account_id = :a AND t.hold_reason IS NOT NULL
+                    """
+                ),
+                {
+                    "a": self.account_id,
+                    "users": pg_int_array([g[0] for g in changed]),
+                    "projects": pg_int_array([g[1] for g in changed]),
+                    "reasons": pg_array([g[2] for g in changed]),
+                },
             ).scalars()
         )
 
@@ -232,44 +344,111 @@ class TimeEntryRepository:
         return len(gone), [(r[1], r[2], r[3], r[4]) for r in rows if r[1] is not None]
 
 
-def _stored(r: sa.RowMapping) -> Stored:
+def _stored(r: sa.Row) -> Stored:
+    """A row of STORED_COLUMNS, in that order."""
     entry = HarvestEntry(
-        harvest_id=r["harvest_id"],
-        harvest_user_id=r["harvest_user_id"],
-        harvest_project_id=r["harvest_project_id"],
-        spent_date=r["spent_date"],
-        hours=r["hours"],
-        billable=r["billable"],
-        is_running=r["is_running"],
-        updated_at=r["harvest_updated_at"],
+        harvest_id=r[0],
+        harvest_user_id=r[1],
+        harvest_project_id=r[2],
+        spent_date=r[3],
+        hours=r[4],
+        billable=r[5],
+        is_running=r[6],
+        updated_at=r[7],
     )
     applied = None
-    if r["applied_person_id"] is not None:
+    if r[8] is not None:
         applied = Applied(
-            person_id=r["applied_person_id"],
-            project_id=r["applied_project_id"],
-            role_id=r["applied_role_id"],
-            date=r["applied_date"],
-            minutes=r["applied_minutes"],
-            billable=r["applied_billable"],
+            person_id=r[8], project_id=r[9], role_id=r[10], date=r[11], minutes=r[12], billable=r[13]
         )
-    return Stored(entry=entry, applied=applied, hold_reason=r["hold_reason"])
+    return Stored(entry=entry, applied=applied, hold_reason=r[14])
 
 
-def _row(w: Write) -> tuple:
+def _harvest_id(w: Write) -> int:
+    return w.entry.harvest_id
+
+
+def _columns(writes: Sequence[Write]) -> dict[str, str]:
+    """One array literal per written column, named c0, c1, ... in WRITE_COLUMNS order."""
+    entries = [w.entry for w in writes]
+    applied = [w.applied for w in writes]
+    raw = [
+        pg_int_array([e.harvest_id for e in entries]),
+        pg_int_array([e.harvest_user_id for e in entries]),
+        pg_int_array([e.harvest_project_id for e in entries]),
+        _dates([e.spent_date for e in entries]),
+        "{" + ",".join([str(e.hours) for e in entries]) + "}",
+        _bools([e.billable for e in entries]),
+        _bools([e.is_running for e in entries]),
+        "{" + ",".join([e.updated_at.isoformat() for e in entries]) + "}",
+    ]
+    if any(a is None for a in applied):
+        cols = [
+            pg_array([a.person_id if a else None for a in applied]),
+            pg_array([a.project_id if a else None for a in applied]),
+            pg_array([a.role_id if a else None for a in applied]),
+            pg_array([a.date if a else None for a in applied]),
+            pg_array([a.minutes if a else None for a in applied]),
+            pg_array([a.billable if a else None for a in applied]),
+        ]
+    else:
+        present = [a for a in applied if a is not None]
+        cols = [
+            pg_int_array([a.person_id for a in present]),
+            pg_int_array([a.project_id for a in present]),
+            pg_int_array([a.role_id for a in present]),
+            _dates([a.date for a in present]),
+            pg_int_array([a.minutes for a in present]),
+            _bools([a.billable for a in present]),
+        ]
+    reasons = pg_array([w.hold_reason for w in writes])
+    return {f"c{i}": v for i, v in enumerate([*raw, *cols, reasons])}
+
+
+_BOOL = {True: "t", False: "f"}
+_NO_APPLIED = "\\N\t" * 6
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_line(w: Write) -> str:
+    """One row of WRITE_COLUMNS in COPY's text format (str() of a date, Decimal or aware
+    datetime is a form PostgreSQL reads back exactly)."""
     e, a = w.entry, w.applied
-    raw = (
-        e.harvest_id,
-        e.harvest_user_id,
-        e.harvest_project_id,
-        e.spent_date,
-        e.hours,
-        e.billable,
-        e.is_running,
-        e.updated_at,
+    day = _DAY_TEXT[e.spent_date]
+    applied = (
+        f"{a.person_id}\t{a.project_id}\t{a.role_id}\t{_DAY_TEXT[a.date]}\t{a.minutes}\t{_BOOL[a.billable]}\t"
+        if a is not None
+        else _NO_APPLIED
     )
-    applied = (a.person_id, a.project_id, a.role_id, a.date, a.minutes, a.billable) if a else (None,) * 6
-    return (*raw, *applied, w.hold_reason)
+    reason = "\\N" if w.hold_reason is None else w.hold_reason.translate(_COPY_ESCAPES)
+    return (
+        f"{e.harvest_id}\t{e.harvest_user_id}\t{e.harvest_project_id}\t{day}\t{e.hours}\t"
+        f"{_BOOL[e.billable]}\t{_BOOL[e.is_running]}\t{e.updated_at.isoformat()}\t{applied}{reason}\n"
+    )
+
+
+class _DayText(dict):  # type: ignore[type-arg]
+    """date -> ISO text, filled on first use: a page holds a day or two of entries."""
+
+    def __missing__(self, day: date) -> str:
+        if len(self) > 100_000:
+            self.clear()
+        text = self[day] = day.isoformat()
+        return text
+
+
+_DAY_TEXT = _DayText()
+
+
+_date_text = date.isoformat
+
+
+def _dates(values: list[date]) -> str:
+    return "{" + ",".join(map(_date_text, values)) + "}"
+
+
+def _bools(values: list[bool]) -> str:
+    return "{" + ",".join([_BOOL[v] for v in values]) + "}"
 
 
 def mark_person_dirty(conn: sa.Connection, account_id: int, person_id: int) -> None:

@@ -1,0 +1,1 @@
+"""One module per scenario; each returns a `Section` of figures for the report."""

@@ -1,0 +1,76 @@
+"""What a daily sync costs after a backfill: with 1% of the entries edited, and with nothing
+changed. Runs on the stack a backfill just filled."""
+
+from __future__ import annotations
+
+import random
+
+from bench.report import Section
+from bench.scenarios.backfill import BackfillResult
+from bench.stack import Stack
+
+TARGET_SHARE = 0.03  # of the backfill's time and requests
+# updated_since, running timers, and a deletion check: what a day without change must ask.
+FEW_REQUESTS = 5
+
+
+def measure(stack: Stack, backfill: BackfillResult, edit_fraction: float = 0.01, seed: int = 6) -> Section:
+    """First a day with no change, then a day with `edit_fraction` of the entries edited."""
+    section = Section(
+        "incremental daily sync", f"after the backfill above; then {edit_fraction:.0%} of entries edited"
+    )
+    stack.sim.reset_stats()
+    quiet = stack.admin_sync("--what=actuals")
+    quiet_stats = stack.sim.stats()
+    section.add("no change: wall", f"{quiet.seconds:.2f} s")
+    section.add(
+        "no change: requests",
+        f"{quiet_stats['requests']} ({_paths(quiet_stats)})",
+        f"<= {FEW_REQUESTS} (the few it must)",
+        quiet_stats["requests"] <= FEW_REQUESTS,
+    )
+    with stack.engine.connect() as conn:
+        stored = conn.exec_driver_sql(
+            "SELECT harvest_id, hours FROM time_entries WHERE account_id = %(a)s AND NOT is_running"
+            " ORDER BY harvest_id",
+            {"a": stack.account_id},
+        ).all()
+    edits = random.Random(seed).sample(stored, max(1, int(len(stored) * edit_fraction)))
+    hours_before = float(stack.scalar("SELECT SUM(hours) FROM time_entries WHERE account_id = :account_id"))
+    for entry_id, hours in edits:
+        # A quarter of an hour more: every edit changes minutes, so every edit touches an actual.
+        stack.sim.update_entry(entry_id, {"hours": round(float(hours) + 0.25, 2)})
+    stack.sim.reset_stats()
+    edited = stack.admin_sync("--what=actuals")
+    stats = stack.sim.stats()
+    time_share = edited.seconds / backfill.run.seconds
+    req_share = stats["requests"] / backfill.requests
+    section.add("entries edited", f"{len(edits):,} of {backfill.entries:,}")
+    section.add("edited: wall", f"{edited.seconds:.2f} s (backfill {backfill.run.seconds:.1f} s)")
+    section.add(
+        "edited: time / backfill's", f"{time_share:.1%}", f"<= {TARGET_SHARE:.0%}", time_share <= TARGET_SHARE
+    )
+    section.add("edited: requests", f"{stats['requests']} ({_paths(stats)})")
+    section.add(
+        "edited: requests / backfill's",
+        f"{req_share:.1%} (backfill {backfill.requests})",
+        f"<= {TARGET_SHARE:.0%}",
+        req_share <= TARGET_SHARE,
+    )
+    counts = edited.counts
+    section.add(
+        "edited: entries received / changed; deletion check",
+        f"{counts.get('entries.received', 0):,} / {counts.get('entries.changed', 0):,};"
+        f" {'window' if counts.get('reconciled.window') else 'all history'}",
+    )
+    expected = hours_before + 0.25 * len(edits)
+    after = float(stack.scalar("SELECT SUM(hours) FROM time_entries WHERE account_id = :account_id"))
+    section.add(
+        "check: stored hours include every edit",
+        "ok" if abs(after - expected) < 0.01 else f"MISMATCH {after} vs {expected}",
+    )
+    return section
+
+
+def _paths(stats: dict) -> str:
+    return ", ".join(f"{path} x{n}" for path, n in sorted(stats["by_path"].items()))
