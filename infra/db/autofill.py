@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from domain.autofill import Key, Scheduled
 from infra.db import tables as t
 from infra.db.bulk import copy_rows, temp_table
+from infra.db.scoping import require_in_account
 
 # A key with no hours left gets its autofilled zero back when autofill would have written one:
 # its week was autofilled, the day is a working day, the person was scheduled on that project in
@@ -93,13 +94,7 @@ class AutofillRepository:
         )
 
     def add_time_off(self, person_id: int, start: date, end: date) -> int:
-        found = self.conn.execute(
-            sa.select(t.people.c.id).where(
-                t.people.c.id == person_id, t.people.c.account_id == self.account_id
-            )
-        ).first()
-        if not found:
-            raise LookupError(f"no person {person_id} in this account")
+        require_in_account(self.conn, t.people, self.account_id, person_id, "person")
         if end < start:
             raise ValueError("--to is before --from")
         return self.conn.execute(

@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from domain.model import NewClient, NewPerson, NewProject, role_match_key
 from infra.db import tables as t
+from infra.db.scoping import require_in_account
 
 TARGET_COLUMN = {"client": "client_id", "project": "project_id", "person": "person_id"}
 ENTITY_TABLE = {"client": t.clients, "project": t.projects, "person": t.people}
@@ -98,12 +99,7 @@ class EntityRepository:
 
     def link(self, account_id: int, entity_type: str, entity_id: int, harvest_id: int) -> None:
         """Attach a Harvest id to an existing entity by hand (the seed's external reference)."""
-        table = ENTITY_TABLE[entity_type]
-        exists = self.conn.execute(
-            sa.select(table.c.id).where(table.c.id == entity_id, table.c.account_id == account_id)
-        ).first()
-        if not exists:
-            raise LookupError(f"no {entity_type} {entity_id} in this account")
+        require_in_account(self.conn, ENTITY_TABLE[entity_type], account_id, entity_id, entity_type)
         owner = self.linked(account_id, entity_type, [harvest_id]).get(harvest_id)
         if owner == entity_id:
             return

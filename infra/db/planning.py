@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from domain.model import role_match_key
 from infra.db import tables as t
+from infra.db.scoping import require_in_account
 from infra.db.time_entries import mark_person_dirty
 
 
@@ -19,11 +20,7 @@ class PlanningRepository:
         self.account_id = account_id
 
     def _require(self, table: sa.Table, entity_id: int, what: str) -> None:
-        found = self.conn.execute(
-            sa.select(table.c.id).where(table.c.id == entity_id, table.c.account_id == self.account_id)
-        ).first()
-        if not found:
-            raise LookupError(f"no {what} {entity_id} in this account")
+        require_in_account(self.conn, table, self.account_id, entity_id, what)
 
     def role_id(self, name: str) -> int:
         """The role matching `name` (case- and space-insensitively), created if new."""
