@@ -3,24 +3,24 @@ nothing doubled.
 
 Later syncs ask only for entries updated since the last completed sync (minus an overlap),
 never narrowed by spent_date, so an edit to an entry of any age is seen. Deletions, which
-Harvest never reports, are found by re-listing a trailing window of spent dates.
+Harvest never reports, are found by consumers.deletions.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
 from consumers.backfill import PublishMany, part_commands, plan
+from consumers.deletions import check_deletions, plan_check
 from consumers.entry_apply import EntryStore, apply_page, reapply
 from consumers.runs import Clock, db_errors_are_transient, require_account, tracked_run, utcnow
 from domain.commands import SyncActuals
 from domain.errors import TransientError
 from infra.db.accounts import AccountRecord
-from infra.db.actuals import rebuild_actuals
 from infra.db.backfills import BackfillRepository
 from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient
@@ -107,12 +107,12 @@ def handle_sync_actuals(
                 p.commit()
 
         try:
-            _sync(repo, harvest, account, state, cmd, started, stats, report)
+            hold_facts = _sync(repo, harvest, account, state, cmd, started, stats, report)
         finally:
             harvest.close()
         u.accounts.record_success(account.id, "actuals", started)
         full = stats["reconciled.full"] > 0 or state.get("cursor") is None
-        u.accounts.move_cursor(account.id, "actuals", started, full_reconcile=full)
+        u.accounts.move_cursor(account.id, "actuals", started, full_reconcile=full, hold_facts=hold_facts)
         u.runs.finish(account.id, cmd.message_id, status="succeeded", counts=dict(stats), at=clock())
         u.commit()
     log.info("actuals_synced", account_id=account.id, **{k.replace(".", "_"): v for k, v in stats.items()})
@@ -128,13 +128,19 @@ def _sync(
     started: datetime,
     stats: Counter,
     report: Callable[[int], None],
-) -> None:
+) -> str:
+    """Bring the account's entries and actuals up to date; returns the hold facts it saw."""
+    # Read first: a fact that changes while this sync runs differs from it at the next one.
+    hold_facts = repo.lookups.hold_facts()
     cursor: datetime | None = state.get("cursor")
+    check = None
     if cursor is None:
         # First sync: all history, or from the account's start date.
         params = {"from": account.actuals_start_date.isoformat()} if account.actuals_start_date else {}
     else:
         params = {"updated_since": _iso(cursor - CURSOR_OVERLAP)}
+        # Before the listing: Harvest's count must not include what the listing will store.
+        check = plan_check(harvest, account, state, requested_full=cmd.full_reconcile, started=started)
     for pages, page in enumerate(harvest.pages("/time_entries", "time_entries", params), start=1):
         apply_page(repo, page, stats)
         report(pages)
@@ -144,41 +150,13 @@ def _sync(
             apply_page(repo, page, stats)
     # Entries held for a cause that may be fixed now, and people whose role or assignments
     # changed, are resolved again even though Harvest did not change them.
+    held = repo.entries.held_ids() if hold_facts != state.get("hold_facts") else []
     dirty = repo.entries.dirty_people()
-    reapply(repo, repo.entries.held_ids() + repo.entries.ids_of_people(dirty), stats)
+    reapply(repo, held + repo.entries.ids_of_people(dirty), stats)
     repo.entries.clear_dirty(dirty)
-    if cursor is not None:
-        _reconcile(repo, harvest, account, state, cmd, started, stats)
-
-
-def _reconcile(
-    repo: EntryStore,
-    harvest: HarvestClient,
-    account: AccountRecord,
-    state: dict,
-    cmd: SyncActuals,
-    started: datetime,
-    stats: Counter,
-) -> None:
-    """Remove what Harvest no longer lists. Runs inside the sync's transaction, so a listing
-    that fails part way raises, rolls back, and deletes nothing."""
-    last_full: datetime | None = state.get("last_full_reconcile_at")
-    full = (
-        cmd.full_reconcile
-        or last_full is None
-        or started - last_full >= timedelta(days=account.full_reconcile_days)
-    )
-    since: date | None = None if full else started.date() - timedelta(days=account.reconcile_window_days)
-    if account.actuals_start_date and (since is None or since < account.actuals_start_date):
-        since = account.actuals_start_date
-    params = {"from": since.isoformat()} if since else {}
-    repo.entries.begin_seen()
-    for page in harvest.pages("/time_entries", "time_entries", params):
-        repo.entries.add_seen(int(o["id"]) for o in page)
-    deleted, keys = repo.entries.delete_missing(since=since)
-    stats["entries.deleted"] += deleted
-    stats["actuals.rebuilt"] += rebuild_actuals(repo.entries.conn, account.id, (), emptied=keys)
-    stats["reconciled.full" if full else "reconciled.window"] += 1
+    if check is not None:
+        check_deletions(repo, harvest, check, stats)
+    return hold_facts
 
 
 def _iso(moment: datetime) -> str:

@@ -124,9 +124,18 @@ class AccountRepository:
             )
         )
 
-    def move_cursor(self, account_id: int, kind: str, cursor: datetime, *, full_reconcile: bool) -> None:
-        """The next incremental sync asks for changes since `cursor`; set only on completion."""
-        values: dict[str, object] = {"cursor": cursor}
+    def move_cursor(
+        self,
+        account_id: int,
+        kind: str,
+        cursor: datetime,
+        *,
+        full_reconcile: bool,
+        hold_facts: str | None = None,
+    ) -> None:
+        """The next incremental sync asks for changes since `cursor`; set only on completion.
+        `hold_facts`: the digest of what holds depended on when this sync checked them."""
+        values: dict[str, object] = {"cursor": cursor, "hold_facts": hold_facts}
         if full_reconcile:
             values["last_full_reconcile_at"] = cursor
         stmt = insert(t.account_sync_state).values(account_id=account_id, kind=kind, **values)

@@ -56,6 +56,30 @@ class ResolutionLookups:
                 self._projects[hid] = ProjectFacts(project_id=pid, sync_off=SYNC_OFF_TAG in (tags or []))
         return self._projects
 
+    def hold_facts(self) -> str:
+        """A digest of everything a hold depends on: which Harvest users and projects we
+        imported, whose role is Unknown, which projects are sync_off (resolve() decides every
+        hold from these alone). While it stays the same, every held entry stays held for the
+        same reason, and a sync need not look at them (an account's held entries can be a
+        large part of its history)."""
+        return self.conn.execute(
+            sa.text(
+                """
+                SELECT md5(concat_ws('|',
+                  (SELECT string_agg(refs.harvest_id || ':' || (r.match_key = 'unknown')::text, ','
+                                     ORDER BY refs.harvest_id)
+                   FROM external_refs AS refs JOIN people AS p ON p.id = refs.person_id
+                   JOIN roles AS r ON r.id = p.role_id
+                   WHERE refs.account_id = :a AND refs.entity_type = 'person'),
+                  (SELECT string_agg(refs.harvest_id || ':' || (:sync_off = ANY(pr.tags))::text, ','
+                                     ORDER BY refs.harvest_id)
+                   FROM external_refs AS refs JOIN projects AS pr ON pr.id = refs.project_id
+                   WHERE refs.account_id = :a AND refs.entity_type = 'project')))
+                """
+            ),
+            {"a": self.account_id, "sync_off": SYNC_OFF_TAG},
+        ).scalar_one()
+
     def assignments(self, person_ids: Iterable[int]) -> dict[int, dict[int, list[AssignmentSpan]]]:
         """person id -> project id -> that person's assignments on that project."""
         missing = sorted({i for i in person_ids if i not in self._spans})

@@ -63,6 +63,8 @@ account_sync_state = sa.Table(
     # Where the next incremental sync starts (updated_since); moves only when a sync completes.
     sa.Column("cursor", sa.DateTime(timezone=True)),
     sa.Column("last_full_reconcile_at", sa.DateTime(timezone=True)),
+    # What the entries held at the last sync were held by (ResolutionLookups.hold_facts).
+    sa.Column("hold_facts", sa.Text),
     sa.PrimaryKeyConstraint("account_id", "kind"),
 )
 
@@ -240,6 +242,9 @@ time_entries = sa.Table(
     sa.Column("applied_minutes", sa.Integer),
     sa.Column("applied_billable", sa.Boolean),
     sa.Column("hold_reason", sa.Text),
+    # Set when Harvest no longer lists the entry but we keep it (it counts for a sync_off
+    # project): a deletion check then no longer counts it as one of Harvest's (migration 0007).
+    sa.Column("harvest_deleted_at", sa.DateTime(timezone=True)),
     sa.PrimaryKeyConstraint("account_id", "harvest_id"),
 )
 

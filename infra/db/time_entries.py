@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from domain.actuals import Applied, HarvestEntry
 from domain.errors import TransientError
 from infra.db import tables as t
-from infra.db.bulk import copy_rows, pg_array, pg_int_array, temp_table
+from infra.db.bulk import pg_array, pg_int_array
 
 Key = tuple[int, int, int, date]
 RAW_COLUMNS = (
@@ -297,51 +297,6 @@ class TimeEntryRepository:
         if ids:
             d = t.actuals_dirty_people
             self.conn.execute(sa.delete(d).where(d.c.account_id == self.account_id, d.c.person_id.in_(ids)))
-
-    def begin_seen(self) -> None:
-        """Start collecting the ids a reconciliation listing returns (kept in the database,
-        not in memory: a full listing can hold millions)."""
-        temp_table(self.conn, "te_seen", "harvest_id bigint PRIMARY KEY")
-
-    def add_seen(self, harvest_ids: Iterable[int]) -> None:
-        temp_table(self.conn, "te_seen_page", "harvest_id bigint")
-        copy_rows(self.conn, "te_seen_page", ("harvest_id",), ((i,) for i in harvest_ids))
-        # Offset paging can repeat a record across pages while data changes.
-        self.conn.exec_driver_sql(
-            "INSERT INTO te_seen SELECT DISTINCT harvest_id FROM te_seen_page ON CONFLICT DO NOTHING"
-        )
-
-    def delete_missing(self, *, since: date | None) -> tuple[int, list[Key]]:
-        """Remove stored entries dated from `since` on (all if None) that the listing did not
-        return; give their count and the keys they counted under. Entries that count for a
-        sync_off project stay: what was imported before the tag is kept as it is."""
-        self.conn.exec_driver_sql("ANALYZE te_seen")  # joined below; temp tables have no statistics
-        rows = self.conn.execute(
-            sa.text(
-                """
-                DELETE FROM time_entries AS t
-                WHERE t.account_id = :account_id
-                  AND (CAST(:since AS date) IS NULL OR t.spent_date >= :since)
-                  AND NOT EXISTS (SELECT 1 FROM te_seen s WHERE s.harvest_id = t.harvest_id)
-                  AND t.hold_reason IS DISTINCT FROM 'project_sync_off'
-                  AND NOT EXISTS (SELECT 1 FROM projects p WHERE p.id = t.applied_project_id
-                                  AND p.account_id = :account_id AND 'sync_off' = ANY(p.tags))
-                RETURNING t.harvest_id, t.applied_person_id, t.applied_project_id, t.applied_role_id,
-                          t.applied_date
-                """
-            ),
-            {"account_id": self.account_id, "since": since},
-        ).all()
-        gone = [r[0] for r in rows]
-        if gone:
-            self.conn.execute(
-                sa.delete(t.import_ledger).where(
-                    t.import_ledger.c.account_id == self.account_id,
-                    t.import_ledger.c.record_type == "time_entry",
-                    t.import_ledger.c.harvest_id.in_(gone),
-                )
-            )
-        return len(gone), [(r[1], r[2], r[3], r[4]) for r in rows if r[1] is not None]
 
 
 def _stored(r: sa.Row) -> Stored:

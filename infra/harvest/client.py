@@ -80,6 +80,12 @@ class HarvestClient:
         """GET one resource (e.g. /users/me, /company) and return its JSON."""
         return self._request(self._url(path), params)
 
+    def count(self, path: str, params: dict[str, Any] | None = None) -> int | None:
+        """How many records a list would return (its `total_entries`), in one one-record
+        request; None where the envelope does not say (cursor-paginated lists may not)."""
+        total = self.get(path, {**(params or {}), "per_page": 1}).get("total_entries")
+        return int(total) if total is not None else None
+
     def pages(self, path: str, collection: str, params: dict[str, Any] | None = None) -> Iterator[list[dict]]:
         """Yield each page's records, following `links.next` (cursor or page based) until null."""
         query = {"per_page": MAX_PER_PAGE, **(params or {})}

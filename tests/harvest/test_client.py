@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from simulator.server import SimulatorServer
 from urllib3.util import SKIP_HEADER
 
 from infra.harvest.client import HarvestClient
 from infra.harvest.errors import HarvestAuthError, HarvestRequestError, HarvestUnavailable
+from simulator.server import SimulatorServer
 
 ACCOUNT = 1_000_001
 TOKEN = "client-test-token"

@@ -177,8 +177,8 @@ def test_interrupted_reconciliation_deletes_nothing(app, synced, engine, simulat
                 raise ConnectionError("Harvest went away mid-listing")
             yield from self.inner.pages(path, collection, params)
 
-        def close(self):
-            self.inner.close()
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
 
     from infra.bootstrap import bootstrap
 

@@ -1,0 +1,32 @@
+"""a daily sync's checks cost what changed
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-26 05:30:00
+
+time_entries.harvest_deleted_at: the daily deletion check compares Harvest's entry counts with
+ours; an entry we keep although Harvest deleted it (it counts for a sync_off project) must not
+count as one of Harvest's. account_sync_state.hold_facts: a digest of what held entries were
+held by, so a sync looks at them only when it changed. Both nullable without a default: adding
+them rewrites nothing, however large the table.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("time_entries", sa.Column("harvest_deleted_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("account_sync_state", sa.Column("hold_facts", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column("account_sync_state", "hold_facts")
+    op.drop_column("time_entries", "harvest_deleted_at")
