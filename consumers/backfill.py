@@ -27,6 +27,7 @@ from infra.db.accounts import AccountRecord
 from infra.db.backfills import BackfillRepository
 from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient
+from infra.harvest.read_ahead import read_ahead
 
 CONSUMER = "backfill"
 PART_LOCK_CLASS = 4  # advisory-lock namespace for one part (keyed by a hash of its id)
@@ -88,7 +89,7 @@ def handle_backfill_part(
         params = {"from": cmd.start, **({} if is_last else {"to": cmd.end})}
         harvest = harvest_for(account)
         try:
-            for page in harvest.pages("/time_entries", "time_entries", params):
+            for page in read_ahead(harvest.pages("/time_entries", "time_entries", params)):
                 apply_page(repo, page, stats)
         finally:
             harvest.close()

@@ -24,6 +24,7 @@ from infra.db.accounts import AccountRecord
 from infra.db.actuals import rebuild_actuals
 from infra.db.deletions import DeletionRepository
 from infra.harvest.client import MAX_PER_PAGE, HarvestClient
+from infra.harvest.read_ahead import read_ahead
 
 ENTRIES = "/time_entries"
 # A span Harvest counts at most this many entries in is listed rather than halved: halving
@@ -93,7 +94,7 @@ def _list_and_remove(
     stats["deletions.spans_listed"] += 1
     listed: Counter = Counter()
     deletions.begin_seen()
-    for page in harvest.pages(ENTRIES, "time_entries", span.as_params()):
+    for page in read_ahead(harvest.pages(ENTRIES, "time_entries", span.as_params())):
         apply_page(store, page, listed)
         deletions.add_seen(int(o["id"]) for o in page if "id" in o)
     stats["deletions.entries_listed"] += listed.pop("entries.received", 0)

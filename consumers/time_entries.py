@@ -24,6 +24,7 @@ from infra.db.accounts import AccountRecord
 from infra.db.backfills import BackfillRepository
 from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient
+from infra.harvest.read_ahead import read_ahead
 
 CONSUMER = "time_entries"
 LOCK_CLASS = 2  # advisory-lock namespace: one actuals sync per account at a time
@@ -103,6 +104,8 @@ def handle_sync_actuals(
         def report(pages: int) -> None:
             # Its own short transaction, so `admin status` sees progress while this one runs.
             with uow() as p:
+                # Advisory: a crash may lose it, so its commit need not wait for the disk.
+                p.conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
                 p.runs.set_progress(account.id, cmd.message_id, {"pages": pages, **stats})
                 p.commit()
 
@@ -141,7 +144,7 @@ def _sync(
         params = {"updated_since": _iso(cursor - CURSOR_OVERLAP)}
         # Before the listing: Harvest's count must not include what the listing will store.
         check = plan_check(harvest, account, state, requested_full=cmd.full_reconcile, started=started)
-    for pages, page in enumerate(harvest.pages("/time_entries", "time_entries", params), start=1):
+    for pages, page in enumerate(read_ahead(harvest.pages("/time_entries", "time_entries", params)), start=1):
         apply_page(repo, page, stats)
         report(pages)
     if cursor is not None:

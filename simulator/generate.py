@@ -56,6 +56,7 @@ def generate_account(store: AccountStore, seed: int, sizes: Sizes, end_date: dat
     store.sync_last_ids()  # entries were bulk-loaded straight into the table
     store.owner_user_id = users[0]["id"] if users else None
     store.touch(*store.versions)
+    store.entry_indexes.build(store.tables["time_entries"])
 
 
 def _timeline(rng: random.Random, sizes: Sizes, end: date) -> Timeline:

@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.entry_index import spent_range
 from simulator.schema import APPROVAL_STATUSES, StoreError
-from simulator.store import AccountStore
+from simulator.store import ENTRY_ORDER, AccountStore
 from simulator.timeutil import parse_date, parse_instant
 
 # Filters Harvest documents per list endpoint; anything else in the query is ignored.
@@ -120,7 +121,10 @@ def run_query(
     if hit is not None and hit[0] == versions:
         return hit[1]  # type: ignore[no-any-return]
     with store.lock:
-        items = store.sorted_records(collection)
+        if collection == "time_entries" and scope_project_id is None:
+            items, filters = _entry_candidates(store, filters, inclusive_since)
+        else:
+            items = store.sorted_records(collection)
         if scope_project_id is not None:
             items = [rec for rec in items if rec["project_id"] == scope_project_id]
         for name, value in filters:
@@ -130,6 +134,30 @@ def run_query(
             store.query_cache.pop(next(iter(store.query_cache)))
         store.query_cache[key] = (versions, result)
         return result
+
+
+def _entry_candidates(
+    store: AccountStore, filters: tuple[tuple[str, Any], ...], inclusive_since: bool
+) -> tuple[list[Any], tuple[tuple[str, Any], ...]]:
+    """Time entries that may match, in API order, from an index where one serves, and the
+    filters still to apply to them."""
+    table = store.tables["time_entries"]
+    for name, value in filters:
+        if name == "updated_since":
+            found = store.entry_indexes.updated_since(table, value, inclusive_since)
+        elif name == "is_running" and value is True:
+            found = store.entry_indexes.running(table)
+        else:
+            continue
+        if len(found) <= len(table) // 4:  # else sorting them costs more than a scan
+            found.sort(key=ENTRY_ORDER, reverse=True)
+            return found, tuple(f for f in filters if f[0] != name)
+    items = store.sorted_records("time_entries")
+    wanted = dict(filters)
+    if "from" in wanted or "to" in wanted:
+        items = spent_range(items, wanted.get("from"), wanted.get("to"))
+        return items, tuple(f for f in filters if f[0] not in ("from", "to"))
+    return items, filters
 
 
 def _apply(

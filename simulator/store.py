@@ -15,6 +15,7 @@ from typing import Any
 
 from simulator.cascade import DELETE_RULES, no_rule
 from simulator.defaults import claims_for, default_company, default_record
+from simulator.entry_index import EntryIndexes
 from simulator.render import render_records
 from simulator.schema import (
     COLLECTIONS,
@@ -31,7 +32,7 @@ from simulator.timeutil import Clock, to_epoch
 
 Record = dict[str, Any]
 
-_ENTRY_ORDER = attrgetter("spent_date", "id")
+ENTRY_ORDER = attrgetter("spent_date", "id")  # descending: Harvest's order of time entries
 
 
 def _order(collection: str) -> str:
@@ -66,6 +67,7 @@ class AccountStore:
         self.query_cache: dict[Any, Any] = {}
         self._last_ids = {name: base - 1 for name, base in ID_BASES.items()}
         self._derived: dict[str, tuple[tuple[int, ...], Any]] = {}
+        self.entry_indexes = EntryIndexes()
 
     # ----- clock and small helpers -------------------------------------------------
     def now(self) -> int:
@@ -115,7 +117,7 @@ class AccountStore:
         """Records in API order: time entries by spent_date then id, others newest first."""
 
         def build() -> list[Any]:
-            key = _ENTRY_ORDER if collection == "time_entries" else _created_order
+            key = ENTRY_ORDER if collection == "time_entries" else _created_order
             return sorted(self.tables[collection].values(), key=key, reverse=True)
 
         return self.derived(f"sorted:{collection}", (_order(collection),), build)  # type: ignore[no-any-return]
@@ -167,6 +169,11 @@ class AccountStore:
 
     def insert_raw(self, collection: str, record: Any) -> None:
         """Add a fully built record without validation (used by the generator)."""
+        if collection == "time_entries":
+            self.entry_indexes.invalidate()
+        self._insert(collection, record)
+
+    def _insert(self, collection: str, record: Any) -> None:
         record_id = record.id if collection == "time_entries" else record["id"]
         self.tables[collection][record_id] = record
         if record_id > self._last_ids[collection]:
@@ -219,7 +226,8 @@ class AccountStore:
             now = self.now()
             if collection == "time_entries":
                 record: Any = create_entry(self, record_id, fields, now)
-                self.insert_raw(collection, record)
+                self._insert(collection, record)
+                self.entry_indexes.written(record)
                 self.touch(collection)
             else:
                 record = self._create_master(collection, record_id, fields, now)
@@ -237,9 +245,10 @@ class AccountStore:
                 raise StoreError(422, "id cannot be changed")
             now = self.now()
             if collection == "time_entries":
-                place = _ENTRY_ORDER(record)
+                place = ENTRY_ORDER(record)
                 update_entry(self, record, fields, now)
-                if _ENTRY_ORDER(record) == place:
+                self.entry_indexes.written(record)
+                if ENTRY_ORDER(record) == place:
                     self.touch_fields(collection)
                 else:
                     self.touch(collection)
@@ -268,7 +277,9 @@ class AccountStore:
     # ----- internals ---------------------------------------------------------------
     def _remove(self, collection: str, record_id: int) -> None:
         record = self.tables[collection].pop(record_id)
-        if collection != "time_entries":
+        if collection == "time_entries":
+            self.entry_indexes.removed(record_id)
+        else:
             self.tombstones[collection][record_id] = _created_order(record)
         self.touch(collection)
 

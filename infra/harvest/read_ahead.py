@@ -1,0 +1,59 @@
+"""Fetch the next page while the caller stores this one.
+
+A sync alternates between waiting on Harvest and writing to PostgreSQL; reading one page ahead
+in a thread overlaps the two (both wait on other processes, so the GIL is free for most of
+it). Memory grows by one page at most.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_POLL_S = 0.1
+_DONE = object()
+
+
+def read_ahead(pages: Iterable[T], *, name: str = "harvest-read-ahead") -> Iterator[T]:
+    """Yield what `pages` yields, in order, with the next item fetched in a thread meanwhile.
+    An error while fetching is raised here, at the item it stopped before; leaving the loop
+    early stops the thread after the fetch in flight."""
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: tuple[object, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fetch() -> None:
+        try:
+            for page in pages:
+                if not put((page, None)):
+                    return
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            put((_DONE, exc))
+            return
+        put((_DONE, None))
+
+    thread = threading.Thread(target=fetch, name=name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            page, error = handoff.get()
+            if page is _DONE:
+                if error is not None:
+                    raise error
+                return
+            yield page  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()

@@ -1,0 +1,57 @@
+"""Reading ahead keeps the order, raises errors where they happened, and stops when left."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from infra.harvest.read_ahead import read_ahead
+
+
+def test_items_come_in_order_and_the_next_is_fetched_meanwhile():
+    fetched: list[int] = []
+    second_fetched = threading.Event()
+
+    def pages():
+        for i in range(5):
+            fetched.append(i)
+            if i == 1:
+                second_fetched.set()
+            yield [i]
+
+    seen = []
+    for page in read_ahead(pages()):
+        if page == [0]:
+            # While the caller still works on page 0, page 1 is on its way.
+            assert second_fetched.wait(timeout=5)
+        seen.append(page)
+    assert seen == [[0], [1], [2], [3], [4]]
+
+
+def test_an_error_is_raised_after_the_pages_before_it():
+    def pages():
+        yield [1]
+        raise ConnectionError("Harvest went away")
+
+    got = []
+    with pytest.raises(ConnectionError, match="went away"):
+        for page in read_ahead(pages()):
+            got.append(page)
+    assert got == [[1]]
+
+
+def test_leaving_early_stops_fetching():
+    fetched: list[int] = []
+
+    def pages():
+        for i in range(1000):
+            fetched.append(i)
+            yield [i]
+
+    for page in read_ahead(pages()):
+        if page == [2]:
+            break
+    count = len(fetched)
+    assert count <= 5
+    assert not [t for t in threading.enumerate() if t.name == "harvest-read-ahead"]
