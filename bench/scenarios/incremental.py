@@ -4,6 +4,7 @@ changed. Runs on the stack a backfill just filled."""
 from __future__ import annotations
 
 import random
+import time
 
 from bench.report import Section
 from bench.scenarios.backfill import BackfillResult
@@ -15,11 +16,23 @@ TARGET_SHARE = 0.03  # of the backfill's time and requests
 FEW_REQUESTS = 3
 
 
-def measure(stack: Stack, backfill: BackfillResult, edit_fraction: float = 0.01, seed: int = 6) -> Section:
-    """First a day with no change, then a day with `edit_fraction` of the entries edited."""
+def measure(
+    stack: Stack,
+    backfill: BackfillResult,
+    edit_fraction: float = 0.01,
+    seed: int = 6,
+    *,
+    settle_s: float = 0.0,
+    limited: bool = False,
+) -> Section:
+    """First a day with no change, then a day with `edit_fraction` of the entries edited.
+    `settle_s`: time to let pass before each sync (under a rate limit, the backfill's requests
+    must leave the window, as they have a day later)."""
     section = Section(
-        "incremental daily sync", f"after the backfill above; then {edit_fraction:.0%} of entries edited"
+        "incremental daily sync" + (", Harvest's limit enforced" if limited else ""),
+        f"after the backfill above; then {edit_fraction:.0%} of entries edited",
     )
+    time.sleep(settle_s)
     stack.sim.reset_stats()
     quiet = stack.admin_sync("--what=actuals")
     quiet_stats = stack.sim.stats()
@@ -41,6 +54,7 @@ def measure(stack: Stack, backfill: BackfillResult, edit_fraction: float = 0.01,
     for entry_id, hours in edits:
         # A quarter of an hour more: every edit changes minutes, so every edit touches an actual.
         stack.sim.update_entry(entry_id, {"hours": round(float(hours) + 0.25, 2)})
+    time.sleep(settle_s)
     stack.sim.reset_stats()
     edited = stack.admin_sync("--what=actuals")
     stats = stack.sim.stats()

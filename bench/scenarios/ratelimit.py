@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 from bench.report import Section
+from bench.scenarios.backfill import BackfillResult
 from bench.sim import Agency, RequestClock
 from bench.stack import Stack
 
@@ -19,7 +20,7 @@ LIMIT, WINDOW_S = 100, 15.0
 TARGET_USAGE = 0.90
 
 
-def measure(stack: Stack, agency: Agency, workers: int) -> Section:
+def measure(stack: Stack, agency: Agency, workers: int) -> BackfillResult:
     split = f"parts of <= {stack.part_entries:,} entries" if stack.part_entries else "not split"
     section = Section(
         f"rate limit enforced, {workers} worker(s)",
@@ -61,4 +62,4 @@ def measure(stack: Stack, agency: Agency, workers: int) -> Section:
     section.add("peak RSS per worker", ", ".join(f"{p.rss_mb:.0f}" for p in pool) + " MB")
     limited = stats["by_status"].get("429", 0)
     section.add("429 responses", str(limited), "0", limited == 0)
-    return section
+    return BackfillResult(run, total, stats["requests"], section)

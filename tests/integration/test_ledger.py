@@ -125,3 +125,27 @@ def test_sync_off_keeps_what_was_imported_and_holds_what_is_new(app, env, synced
     sync_actuals(app, account_id, full=True)
     assert "project_sync_off" not in ledger(engine, account_id).values()
     assert_actuals_match(engine, account_id, store.list("time_entries"))
+
+
+def test_held_entries_are_looked_at_only_when_what_holds_them_changed(app, synced, engine, monkeypatch):
+    from infra.db.time_entries import TimeEntryRepository
+
+    account_id, store = synced
+    assert set(ledger(engine, account_id).values()) == {"role_unknown"}
+    real = TimeEntryRepository.held_ids
+    reads: list[int] = []
+
+    def counted(self):
+        reads.append(1)
+        return real(self)
+
+    monkeypatch.setattr(TimeEntryRepository, "held_ids", counted)
+    sync_actuals(app, account_id)
+    sync_actuals(app, account_id)
+    assert reads == []
+
+    # A new person in Harvest may release entries held as person_not_imported: look again.
+    store.create("users", {"first_name": "New", "last_name": "Starter", "roles": ["Designer"]})
+    sync_entities(app, account_id)
+    sync_actuals(app, account_id)
+    assert reads == [1]
