@@ -150,6 +150,14 @@ class Stack:
             raise RuntimeError(f"run {message_id} ended {row.status}: {row.error}")
         return Run(message_id, row.status, row.counts, row.requested_at, row.finished_at, row.error)
 
+    def a_day_later(self) -> None:
+        """The database as a daily sync finds it the day after a backfill: autovacuum has been
+        through the loaded tables and a checkpoint has passed (so each page a sync edits
+        costs a full-page image in the WAL, as in production), instead of racing both."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM (ANALYZE) time_entries, actuals")
+            conn.exec_driver_sql("CHECKPOINT")
+
     def scalar(self, sql: str, **params: Any) -> Any:
         with self.engine.connect() as conn:
             return conn.execute(sa.text(sql), {"account_id": self.account_id, **params}).scalar()

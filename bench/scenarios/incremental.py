@@ -25,13 +25,15 @@ def measure(
     settle_s: float = 0.0,
     limited: bool = False,
 ) -> Section:
-    """First a day with no change, then a day with `edit_fraction` of the entries edited.
-    `settle_s`: time to let pass before each sync (under a rate limit, the backfill's requests
-    must leave the window, as they have a day later)."""
+    """First a day with no change, then a day with `edit_fraction` of the entries edited, each
+    on the database as a day later finds it (Stack.a_day_later). `settle_s`: time to let pass
+    before each sync (under a rate limit, the backfill's requests must leave the window, as they
+    have a day later)."""
     section = Section(
         "incremental daily sync" + (", Harvest's limit enforced" if limited else ""),
         f"after the backfill above; then {edit_fraction:.0%} of entries edited",
     )
+    stack.a_day_later()
     time.sleep(settle_s)
     stack.sim.reset_stats()
     quiet = stack.admin_sync("--what=actuals")
@@ -54,6 +56,7 @@ def measure(
     for entry_id, hours in edits:
         # A quarter of an hour more: every edit changes minutes, so every edit touches an actual.
         stack.sim.update_entry(entry_id, {"hours": round(float(hours) + 0.25, 2)})
+    stack.a_day_later()
     time.sleep(settle_s)
     stack.sim.reset_stats()
     edited = stack.admin_sync("--what=actuals")
