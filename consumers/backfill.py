@@ -18,7 +18,7 @@ from datetime import date, datetime
 
 import structlog
 
-from consumers.entry_apply import EntryStore, apply_page
+from consumers.entry_apply import EntryStore, apply_page, parse_page
 from consumers.runs import Clock, db_errors_are_transient, require_account, utcnow
 from domain.actuals import split_history
 from domain.commands import BackfillPart, Command
@@ -89,7 +89,7 @@ def handle_backfill_part(
         params = {"from": cmd.start, **({} if is_last else {"to": cmd.end})}
         harvest = harvest_for(account)
         try:
-            for page in read_ahead(harvest.pages("/time_entries", "time_entries", params)):
+            for page in read_ahead(harvest.pages("/time_entries", "time_entries", params), parse_page):
                 apply_page(repo, page, stats)
         finally:
             harvest.close()

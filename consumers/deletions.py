@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from consumers.entry_apply import EntryStore, apply_page
+from consumers.entry_apply import EntryStore, apply_page, parse_page
 from domain.deletions import DayCounts, Span
 from infra.db.accounts import AccountRecord
 from infra.db.actuals import rebuild_actuals
@@ -94,9 +94,9 @@ def _list_and_remove(
     stats["deletions.spans_listed"] += 1
     listed: Counter = Counter()
     deletions.begin_seen()
-    for page in read_ahead(harvest.pages(ENTRIES, "time_entries", span.as_params())):
+    for page in read_ahead(harvest.pages(ENTRIES, "time_entries", span.as_params()), parse_page):
         apply_page(store, page, listed)
-        deletions.add_seen(int(o["id"]) for o in page if "id" in o)
+        deletions.add_seen(page.ids)
     stats["deletions.entries_listed"] += listed.pop("entries.received", 0)
     stats.update(listed)
     return deletions.delete_missing(span)

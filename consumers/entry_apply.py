@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import partial
+from typing import NamedTuple
 
 import sqlalchemy as sa
 import structlog
@@ -73,10 +74,40 @@ def _probe(harvest_user_id: int, harvest_project_id: int) -> HarvestEntry:
     )
 
 
-def apply_page(store: EntryStore, page: list[dict], stats: Counter) -> None:
+class ParsedPage(NamedTuple):
+    """A page of Harvest entries read into the model: the newest version of each, what could
+    not be read (id, why), and every id the page listed."""
+
+    newest: dict[int, HarvestEntry]
+    malformed: list[tuple[object, str]]
+    ids: list[int]
+
+
+def parse_page(page: list[dict]) -> ParsedPage:
+    """Pure work, no database: the sync runs it in the thread that reads ahead, while this
+    thread waits on PostgreSQL for the page before."""
+    newest: dict[int, HarvestEntry] = {}
+    malformed: list[tuple[object, str]] = []
+    for obj in page:
+        try:
+            entry = entry_from_harvest(obj)
+        except (KeyError, TypeError, ValueError) as exc:
+            malformed.append((obj.get("id"), str(exc)))
+            continue
+        seen = newest.get(entry.harvest_id)
+        # Offset paging can repeat an entry across (or within) pages while data changes.
+        if seen is None or supersedes(entry, seen):
+            newest[entry.harvest_id] = entry
+    # Listed ids include unreadable entries: a deletion check must not take them for deleted.
+    ids = [*newest, *(i for i, _ in malformed if isinstance(i, int))]
+    return ParsedPage(newest, malformed, ids)
+
+
+def apply_page(store: EntryStore, page: list[dict] | ParsedPage, stats: Counter) -> None:
     """Store a page of Harvest entries and bring the actuals they touch up to date."""
+    parsed = page if isinstance(page, ParsedPage) else parse_page(page)
     with _collector_paused():
-        _apply_page(store, page, stats)
+        _apply_page(store, parsed, stats)
 
 
 @contextmanager
@@ -96,19 +127,11 @@ def _collector_paused() -> Iterator[None]:
         gc.enable()
 
 
-def _apply_page(store: EntryStore, page: list[dict], stats: Counter) -> None:
-    newest: dict[int, HarvestEntry] = {}
-    for obj in page:
-        try:
-            entry = entry_from_harvest(obj)
-        except (KeyError, TypeError, ValueError) as exc:
-            stats["entries.malformed"] += 1
-            log.warning("time_entry_malformed", harvest_id=obj.get("id"), error=str(exc))
-            continue
-        seen = newest.get(entry.harvest_id)
-        # Offset paging can repeat an entry across (or within) pages while data changes.
-        if seen is None or supersedes(entry, seen):
-            newest[entry.harvest_id] = entry
+def _apply_page(store: EntryStore, page: ParsedPage, stats: Counter) -> None:
+    for harvest_id, error in page.malformed:
+        stats["entries.malformed"] += 1
+        log.warning("time_entry_malformed", harvest_id=harvest_id, error=error)
+    newest = page.newest
     stats["entries.received"] += len(newest)
     current = store.entries.current(newest)
     changed = [(e, current.get(i)) for i, e in newest.items() if supersedes(e, _entry(current.get(i)))]

@@ -16,7 +16,7 @@ import structlog
 
 from consumers.backfill import PublishMany, part_commands, plan
 from consumers.deletions import check_deletions, plan_check
-from consumers.entry_apply import EntryStore, apply_page, reapply
+from consumers.entry_apply import EntryStore, apply_page, parse_page, reapply
 from consumers.runs import Clock, db_errors_are_transient, require_account, tracked_run, utcnow
 from domain.commands import SyncActuals
 from domain.errors import TransientError
@@ -144,7 +144,9 @@ def _sync(
         params = {"updated_since": _iso(cursor - CURSOR_OVERLAP)}
         # Before the listing: Harvest's count must not include what the listing will store.
         check = plan_check(harvest, account, state, requested_full=cmd.full_reconcile, started=started)
-    for pages, page in enumerate(read_ahead(harvest.pages("/time_entries", "time_entries", params)), start=1):
+    for pages, page in enumerate(
+        read_ahead(harvest.pages("/time_entries", "time_entries", params), parse_page), start=1
+    ):
         apply_page(repo, page, stats)
         report(pages)
     if cursor is not None:

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 _POLL_S = 0.1
 _DONE = object()
 
 
-def read_ahead(pages: Iterable[T], *, name: str = "harvest-read-ahead") -> Iterator[T]:
-    """Yield what `pages` yields, in order, with the next item fetched in a thread meanwhile.
-    An error while fetching is raised here, at the item it stopped before; leaving the loop
-    early stops the thread after the fetch in flight."""
+def read_ahead(
+    pages: Iterable[T], prepare: Callable[[T], U] | None = None, *, name: str = "harvest-read-ahead"
+) -> Iterator[U]:
+    """Yield what `pages` yields, in order, with the next item fetched (and passed through
+    `prepare`, pure work such as parsing) in a thread meanwhile. An error while fetching or
+    preparing is raised here, at the item it stopped before; leaving the loop early stops the
+    thread after the fetch in flight."""
     handoff: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
 
@@ -37,7 +41,7 @@ def read_ahead(pages: Iterable[T], *, name: str = "harvest-read-ahead") -> Itera
     def fetch() -> None:
         try:
             for page in pages:
-                if not put((page, None)):
+                if not put((prepare(page) if prepare else page, None)):
                     return
         except BaseException as exc:  # handed to the caller's thread, raised there
             put((_DONE, exc))

@@ -55,3 +55,20 @@ def test_leaving_early_stops_fetching():
     count = len(fetched)
     assert count <= 5
     assert not [t for t in threading.enumerate() if t.name == "harvest-read-ahead"]
+
+
+def test_pages_are_prepared_in_the_reading_thread_and_its_errors_reach_the_caller():
+    threads = []
+
+    def prepare(page):
+        threads.append(threading.current_thread().name)
+        if page == [2]:
+            raise ValueError("unreadable page")
+        return sum(page)
+
+    got = []
+    with pytest.raises(ValueError, match="unreadable"):
+        for total in read_ahead(iter([[1], [2]]), prepare):
+            got.append(total)
+    assert got == [1]
+    assert threads == ["harvest-read-ahead", "harvest-read-ahead"]
