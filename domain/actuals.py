@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 SYNC_OFF_TAG = "sync_off"
 
@@ -22,9 +23,10 @@ class HoldReason(StrEnum):
     ROLE_UNKNOWN = "role_unknown"
 
 
-@dataclass(frozen=True)
-class HarvestEntry:
-    """The fields of a Harvest time entry that actuals depend on."""
+class HarvestEntry(NamedTuple):
+    """The fields of a Harvest time entry that actuals depend on. A value object; a tuple
+    because a sync makes one per entry (a first sync, ~750k) and a tuple is built in half the
+    time of a frozen dataclass."""
 
     harvest_id: int
     harvest_user_id: int
@@ -57,9 +59,8 @@ class AssignmentSpan:
     end_date: date
 
 
-@dataclass(frozen=True)
-class Applied:
-    """What of an entry counts in actuals."""
+class Applied(NamedTuple):
+    """What of an entry counts in actuals (a tuple, as HarvestEntry is)."""
 
     person_id: int
     project_id: int

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date
 from typing import NamedTuple
 
@@ -67,8 +66,7 @@ class ConcurrentEntryWrite(TransientError):
     """Another transaction stored one of the entries this one was inserting."""
 
 
-@dataclass(frozen=True)
-class Stored:
+class Stored(NamedTuple):
     """An entry as the table holds it."""
 
     entry: HarvestEntry
@@ -300,23 +298,9 @@ class TimeEntryRepository:
 
 
 def _stored(r: sa.Row) -> Stored:
-    """A row of STORED_COLUMNS, in that order."""
-    entry = HarvestEntry(
-        harvest_id=r[0],
-        harvest_user_id=r[1],
-        harvest_project_id=r[2],
-        spent_date=r[3],
-        hours=r[4],
-        billable=r[5],
-        is_running=r[6],
-        updated_at=r[7],
-    )
-    applied = None
-    if r[8] is not None:
-        applied = Applied(
-            person_id=r[8], project_id=r[9], role_id=r[10], date=r[11], minutes=r[12], billable=r[13]
-        )
-    return Stored(entry=entry, applied=applied, hold_reason=r[14])
+    """A row of STORED_COLUMNS, in that order: the entry's 8 columns, the 6 applied ones (all
+    null when nothing counts), the hold reason."""
+    return Stored(HarvestEntry(*r[:8]), None if r[8] is None else Applied(*r[8:14]), r[14])
 
 
 def _harvest_id(w: Write) -> int:
@@ -338,13 +322,15 @@ def _columns(writes: Sequence[Write]) -> dict[str, str]:
         "{" + ",".join([e.updated_at.isoformat() for e in entries]) + "}",
     ]
     if any(a is None for a in applied):
+        # Held entries count nothing: their applied columns are NULL.
+        null = "NULL"
         cols = [
-            pg_array([a.person_id if a else None for a in applied]),
-            pg_array([a.project_id if a else None for a in applied]),
-            pg_array([a.role_id if a else None for a in applied]),
-            pg_array([a.date if a else None for a in applied]),
-            pg_array([a.minutes if a else None for a in applied]),
-            pg_array([a.billable if a else None for a in applied]),
+            "{" + ",".join([str(a.person_id) if a else null for a in applied]) + "}",
+            "{" + ",".join([str(a.project_id) if a else null for a in applied]) + "}",
+            "{" + ",".join([str(a.role_id) if a else null for a in applied]) + "}",
+            "{" + ",".join([_DAY_TEXT[a.date] if a else null for a in applied]) + "}",
+            "{" + ",".join([str(a.minutes) if a else null for a in applied]) + "}",
+            "{" + ",".join([_BOOL[a.billable] if a else null for a in applied]) + "}",
         ]
     else:
         present = [a for a in applied if a is not None]
