@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 
 import structlog
 
@@ -144,15 +145,14 @@ def _sync(
         params = {"updated_since": _iso(cursor - CURSOR_OVERLAP)}
         # Before the listing: Harvest's count must not include what the listing will store.
         check = plan_check(harvest, account, state, requested_full=cmd.full_reconcile, started=started)
-    for pages, page in enumerate(
-        read_ahead(harvest.pages("/time_entries", "time_entries", params), parse_page), start=1
-    ):
+    listings = [harvest.pages("/time_entries", "time_entries", params)]
+    if cursor is not None:
+        # A running timer's hours grow while its updated_at may not: re-read them every time
+        # (fetched while the last page of updates is stored).
+        listings.append(harvest.pages("/time_entries", "time_entries", {"is_running": "true"}))
+    for pages, page in enumerate(read_ahead(chain.from_iterable(listings), parse_page), start=1):
         apply_page(repo, page, stats)
         report(pages)
-    if cursor is not None:
-        # A running timer's hours grow while its updated_at may not: re-read them every time.
-        for page in harvest.pages("/time_entries", "time_entries", {"is_running": "true"}):
-            apply_page(repo, page, stats)
     # Entries held for a cause that may be fixed now, and people whose role or assignments
     # changed, are resolved again even though Harvest did not change them.
     held = repo.entries.held_ids() if hold_facts != state.get("hold_facts") else []

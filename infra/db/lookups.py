@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from domain.actuals import SYNC_OFF_TAG, AssignmentSpan, PersonFacts, ProjectFacts
 from infra.db import tables as t
+from infra.db.bulk import pg_int_array
 
 
 class ResolutionLookups:
@@ -30,7 +32,7 @@ class ResolutionLookups:
                 .where(
                     refs.c.account_id == self.account_id,
                     refs.c.entity_type == "person",
-                    refs.c.harvest_id.in_(missing),
+                    refs.c.harvest_id == _any(missing),
                 )
             )
             self._people.update(dict.fromkeys(missing))
@@ -48,7 +50,7 @@ class ResolutionLookups:
                 .where(
                     refs.c.account_id == self.account_id,
                     refs.c.entity_type == "project",
-                    refs.c.harvest_id.in_(missing),
+                    refs.c.harvest_id == _any(missing),
                 )
             )
             self._projects.update(dict.fromkeys(missing))
@@ -88,7 +90,7 @@ class ResolutionLookups:
             rows = self.conn.execute(
                 sa.select(
                     a.c.id, a.c.person_id, a.c.project_id, a.c.role_id, a.c.start_date, a.c.end_date
-                ).where(a.c.account_id == self.account_id, a.c.person_id.in_(missing))
+                ).where(a.c.account_id == self.account_id, a.c.person_id == _any(missing))
             )
             for person_id in missing:
                 self._spans[person_id] = {}
@@ -97,3 +99,9 @@ class ResolutionLookups:
                     AssignmentSpan(aid, role_id, start, end)
                 )
         return self._spans
+
+
+def _any(ids: list[int]) -> sa.ColumnElement:
+    """`= ANY(array)`: one parameter however many ids, where IN would bind (and PostgreSQL
+    parse and plan) one per id: a page of entries names a thousand people."""
+    return sa.any_(sa.cast(sa.literal(pg_int_array(ids)), ARRAY(sa.BigInteger)))
