@@ -89,8 +89,9 @@ def handle_backfill_part(
         params = {"from": cmd.start, **({} if is_last else {"to": cmd.end})}
         harvest = harvest_for(account)
         try:
-            for page in read_ahead(harvest.pages("/time_entries", "time_entries", params), parse_page):
-                apply_page(repo, page, stats)
+            with read_ahead(harvest.pages("/time_entries", "time_entries", params), parse_page) as listing:
+                for page in listing:
+                    apply_page(repo, page, stats)
         finally:
             harvest.close()
         now = clock()

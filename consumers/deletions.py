@@ -94,9 +94,10 @@ def _list_and_remove(
     stats["deletions.spans_listed"] += 1
     listed: Counter = Counter()
     deletions.begin_seen()
-    for page in read_ahead(harvest.pages(ENTRIES, "time_entries", span.as_params()), parse_page):
-        apply_page(store, page, listed)
-        deletions.add_seen(page.ids)
+    with read_ahead(harvest.pages(ENTRIES, "time_entries", span.as_params()), parse_page) as listing:
+        for page in listing:
+            apply_page(store, page, listed)
+            deletions.add_seen(page.ids)
     stats["deletions.entries_listed"] += listed.pop("entries.received", 0)
     stats.update(listed)
     return deletions.delete_missing(span)

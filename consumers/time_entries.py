@@ -150,9 +150,10 @@ def _sync(
         # A running timer's hours grow while its updated_at may not: re-read them every time
         # (fetched while the last page of updates is stored).
         listings.append(harvest.pages("/time_entries", "time_entries", {"is_running": "true"}))
-    for pages, page in enumerate(read_ahead(chain.from_iterable(listings), parse_page), start=1):
-        apply_page(repo, page, stats)
-        report(pages)
+    with read_ahead(chain.from_iterable(listings), parse_page) as listing:
+        for pages, page in enumerate(listing, start=1):
+            apply_page(repo, page, stats)
+            report(pages)
     # Entries held for a cause that may be fixed now, and people whose role or assignments
     # changed, are resolved again even though Harvest did not change them.
     held = repo.entries.held_ids() if hold_facts != state.get("hold_facts") else []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -19,13 +20,23 @@ _POLL_S = 0.1
 _DONE = object()
 
 
+@contextmanager
 def read_ahead(
     pages: Iterable[T], prepare: Callable[[T], U] | None = None, *, name: str = "harvest-read-ahead"
-) -> Iterator[U]:
-    """Yield what `pages` yields, in order, with the next item fetched (and passed through
-    `prepare`, pure work such as parsing) in a thread meanwhile. An error while fetching or
-    preparing is raised here, at the item it stopped before; leaving the loop early stops the
-    thread after the fetch in flight."""
+) -> Iterator[Iterator[U]]:
+    """`with read_ahead(pages) as items:` what `pages` yields, in order, with the next item
+    fetched (and passed through `prepare`, pure work such as parsing) in a thread meanwhile.
+    An error while fetching or preparing is raised at the item it stopped before. Leaving the
+    block, however it is left, stops the thread after the fetch in flight: an error raised by
+    the caller's own work must not leave a thread fetching."""
+    items = _read_ahead(pages, prepare, name)
+    try:
+        yield items
+    finally:
+        items.close()
+
+
+def _read_ahead(pages: Iterable[T], prepare: Callable[[T], U] | None, name: str) -> Iterator[U]:
     handoff: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
 

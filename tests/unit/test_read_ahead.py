@@ -21,11 +21,12 @@ def test_items_come_in_order_and_the_next_is_fetched_meanwhile():
             yield [i]
 
     seen = []
-    for page in read_ahead(pages()):
-        if page == [0]:
-            # While the caller still works on page 0, page 1 is on its way.
-            assert second_fetched.wait(timeout=5)
-        seen.append(page)
+    with read_ahead(pages()) as items:
+        for page in items:
+            if page == [0]:
+                # While the caller still works on page 0, page 1 is on its way.
+                assert second_fetched.wait(timeout=5)
+            seen.append(page)
     assert seen == [[0], [1], [2], [3], [4]]
 
 
@@ -35,13 +36,13 @@ def test_an_error_is_raised_after_the_pages_before_it():
         raise ConnectionError("Harvest went away")
 
     got = []
-    with pytest.raises(ConnectionError, match="went away"):
-        for page in read_ahead(pages()):
+    with pytest.raises(ConnectionError, match="went away"), read_ahead(pages()) as items:
+        for page in items:
             got.append(page)
     assert got == [[1]]
 
 
-def test_leaving_early_stops_fetching():
+def test_leaving_early_stops_fetching_even_on_the_callers_own_error():
     fetched: list[int] = []
 
     def pages():
@@ -49,11 +50,11 @@ def test_leaving_early_stops_fetching():
             fetched.append(i)
             yield [i]
 
-    for page in read_ahead(pages()):
-        if page == [2]:
-            break
-    count = len(fetched)
-    assert count <= 5
+    with pytest.raises(RuntimeError), read_ahead(pages()) as items:
+        for page in items:
+            if page == [2]:
+                raise RuntimeError("storing the page failed")
+    assert len(fetched) <= 5
     assert not [t for t in threading.enumerate() if t.name == "harvest-read-ahead"]
 
 
@@ -67,8 +68,8 @@ def test_pages_are_prepared_in_the_reading_thread_and_its_errors_reach_the_calle
         return sum(page)
 
     got = []
-    with pytest.raises(ValueError, match="unreadable"):
-        for total in read_ahead(iter([[1], [2]]), prepare):
+    with pytest.raises(ValueError, match="unreadable"), read_ahead(iter([[1], [2]]), prepare) as totals:
+        for total in totals:
             got.append(total)
     assert got == [1]
     assert threads == ["harvest-read-ahead", "harvest-read-ahead"]
