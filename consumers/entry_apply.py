@@ -19,8 +19,9 @@ import structlog
 
 from domain.actuals import HarvestEntry, HoldReason, entry_from_harvest, keeps_previous, resolve, supersedes
 from infra.db.actuals import rebuild_actuals
+from infra.db.entry_rows import Write
 from infra.db.lookups import ResolutionLookups
-from infra.db.time_entries import Key, Stored, TimeEntryRepository, Write
+from infra.db.time_entries import Key, Stored, TimeEntryRepository
 
 log = structlog.get_logger(__name__)
 

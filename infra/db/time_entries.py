@@ -15,51 +15,18 @@ from domain.actuals import Applied, HarvestEntry
 from domain.errors import TransientError
 from infra.db import tables as t
 from infra.db.bulk import pg_array, pg_int_array
+from infra.db.entry_rows import (
+    RAW_COLUMNS,
+    STORED_COLUMNS,
+    UNNEST_WRITES,
+    UPDATES,
+    WRITE_COLUMNS,
+    Write,
+    array_columns,
+    copy_line,
+)
 
 Key = tuple[int, int, int, date]
-RAW_COLUMNS = (
-    "harvest_user_id",
-    "harvest_project_id",
-    "spent_date",
-    "hours",
-    "billable",
-    "is_running",
-    "harvest_updated_at",
-)
-APPLIED_COLUMNS = (
-    "applied_person_id",
-    "applied_project_id",
-    "applied_role_id",
-    "applied_date",
-    "applied_minutes",
-    "applied_billable",
-)
-WRITE_COLUMNS = ("harvest_id", *RAW_COLUMNS, *APPLIED_COLUMNS, "hold_reason")
-STORED_COLUMNS = WRITE_COLUMNS
-WRITE_TYPES = (
-    "bigint",
-    "bigint",
-    "bigint",
-    "date",
-    "numeric(12,6)",
-    "boolean",
-    "boolean",
-    "timestamptz",
-    "bigint",
-    "bigint",
-    "bigint",
-    "date",
-    "integer",
-    "boolean",
-    "text",
-)
-# A page of writes as rows: one array parameter per column (see _columns).
-_UNNEST_WRITES = (
-    "unnest("
-    + ", ".join(f"CAST(:c{i} AS {type_}[])" for i, type_ in enumerate(WRITE_TYPES))
-    + f") AS w({', '.join(WRITE_COLUMNS)})"
-)
-_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in WRITE_COLUMNS[1:])
 
 
 class ConcurrentEntryWrite(TransientError):
@@ -68,15 +35,6 @@ class ConcurrentEntryWrite(TransientError):
 
 class Stored(NamedTuple):
     """An entry as the table holds it."""
-
-    entry: HarvestEntry
-    applied: Applied | None
-    hold_reason: str | None
-
-
-class Write(NamedTuple):
-    """A version to store and what of it counts (None: nothing). A tuple: a first sync makes
-    one per entry, and a tuple is three times cheaper to build than a frozen dataclass."""
 
     entry: HarvestEntry
     applied: Applied | None
@@ -129,7 +87,7 @@ class TimeEntryRepository:
         if not writes:
             return
         account = f"{self.account_id}\t"
-        lines = [account + _copy_line(w) for w in sorted(writes, key=_harvest_id)]
+        lines = [account + copy_line(w) for w in sorted(writes, key=_harvest_id)]
         raw = self.conn.connection.driver_connection
         cursor = raw.cursor()
         try:
@@ -157,7 +115,7 @@ class TimeEntryRepository:
             return
         # ORDER BY harvest_id: concurrent writers lock rows in the same order (no deadlocks).
         ordered = sorted(writes, key=_harvest_id)
-        columns = _columns(ordered)
+        columns = array_columns(ordered)
         guard = ""
         if versions_changed:
             new = ", ".join(f"excluded.{c}" for c in RAW_COLUMNS)
@@ -170,8 +128,8 @@ class TimeEntryRepository:
             sa.text(
                 f"""
                 INSERT INTO time_entries AS t (account_id, {", ".join(WRITE_COLUMNS)})
-                SELECT :account_id, w.* FROM {_UNNEST_WRITES} ORDER BY w.harvest_id
-                ON CONFLICT (account_id, harvest_id) DO UPDATE SET {_UPDATES} {guard}
+                SELECT :account_id, w.* FROM {UNNEST_WRITES} ORDER BY w.harvest_id
+                ON CONFLICT (account_id, harvest_id) DO UPDATE SET {UPDATES} {guard}
                 """
             ),
             {"account_id": self.account_id, **columns},
@@ -189,12 +147,12 @@ class TimeEntryRepository:
                        jsonb_build_object('harvest_user_id', w.harvest_user_id,
                                           'harvest_project_id', w.harvest_project_id,
                                           'spent_date', w.spent_date, 'hours', w.hours)
-                FROM {_UNNEST_WRITES} ORDER BY w.harvest_id
+                FROM {UNNEST_WRITES} ORDER BY w.harvest_id
                 ON CONFLICT (account_id, record_type, harvest_id) DO UPDATE
                 SET reason = excluded.reason, detail = excluded.detail, last_seen_at = now()
                 """
             ),
-            {"account_id": self.account_id, **_columns(held)},
+            {"account_id": self.account_id, **array_columns(held)},
         )
 
     def release(self, harvest_ids: Iterable[int]) -> None:
@@ -305,91 +263,6 @@ def _stored(r: sa.Row) -> Stored:
 
 def _harvest_id(w: Write) -> int:
     return w.entry.harvest_id
-
-
-def _columns(writes: Sequence[Write]) -> dict[str, str]:
-    """One array literal per written column, named c0, c1, ... in WRITE_COLUMNS order."""
-    entries = [w.entry for w in writes]
-    applied = [w.applied for w in writes]
-    raw = [
-        pg_int_array([e.harvest_id for e in entries]),
-        pg_int_array([e.harvest_user_id for e in entries]),
-        pg_int_array([e.harvest_project_id for e in entries]),
-        _dates([e.spent_date for e in entries]),
-        "{" + ",".join([str(e.hours) for e in entries]) + "}",
-        _bools([e.billable for e in entries]),
-        _bools([e.is_running for e in entries]),
-        "{" + ",".join([e.updated_at.isoformat() for e in entries]) + "}",
-    ]
-    if any(a is None for a in applied):
-        # Held entries count nothing: their applied columns are NULL.
-        null = "NULL"
-        cols = [
-            "{" + ",".join([str(a.person_id) if a else null for a in applied]) + "}",
-            "{" + ",".join([str(a.project_id) if a else null for a in applied]) + "}",
-            "{" + ",".join([str(a.role_id) if a else null for a in applied]) + "}",
-            "{" + ",".join([_DAY_TEXT[a.date] if a else null for a in applied]) + "}",
-            "{" + ",".join([str(a.minutes) if a else null for a in applied]) + "}",
-            "{" + ",".join([_BOOL[a.billable] if a else null for a in applied]) + "}",
-        ]
-    else:
-        present = [a for a in applied if a is not None]
-        cols = [
-            pg_int_array([a.person_id for a in present]),
-            pg_int_array([a.project_id for a in present]),
-            pg_int_array([a.role_id for a in present]),
-            _dates([a.date for a in present]),
-            pg_int_array([a.minutes for a in present]),
-            _bools([a.billable for a in present]),
-        ]
-    reasons = pg_array([w.hold_reason for w in writes])
-    return {f"c{i}": v for i, v in enumerate([*raw, *cols, reasons])}
-
-
-_BOOL = {True: "t", False: "f"}
-_NO_APPLIED = "\\N\t" * 6
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_line(w: Write) -> str:
-    """One row of WRITE_COLUMNS in COPY's text format (str() of a date, Decimal or aware
-    datetime is a form PostgreSQL reads back exactly)."""
-    e, a = w.entry, w.applied
-    day = _DAY_TEXT[e.spent_date]
-    applied = (
-        f"{a.person_id}\t{a.project_id}\t{a.role_id}\t{_DAY_TEXT[a.date]}\t{a.minutes}\t{_BOOL[a.billable]}\t"
-        if a is not None
-        else _NO_APPLIED
-    )
-    reason = "\\N" if w.hold_reason is None else w.hold_reason.translate(_COPY_ESCAPES)
-    return (
-        f"{e.harvest_id}\t{e.harvest_user_id}\t{e.harvest_project_id}\t{day}\t{e.hours}\t"
-        f"{_BOOL[e.billable]}\t{_BOOL[e.is_running]}\t{e.updated_at.isoformat()}\t{applied}{reason}\n"
-    )
-
-
-class _DayText(dict):  # type: ignore[type-arg]
-    """date -> ISO text, filled on first use: a page holds a day or two of entries."""
-
-    def __missing__(self, day: date) -> str:
-        if len(self) > 100_000:
-            self.clear()
-        text = self[day] = day.isoformat()
-        return text
-
-
-_DAY_TEXT = _DayText()
-
-
-_date_text = date.isoformat
-
-
-def _dates(values: list[date]) -> str:
-    return "{" + ",".join(map(_date_text, values)) + "}"
-
-
-def _bools(values: list[bool]) -> str:
-    return "{" + ",".join([_BOOL[v] for v in values]) + "}"
 
 
 def mark_person_dirty(conn: sa.Connection, account_id: int, person_id: int) -> None:
