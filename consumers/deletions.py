@@ -22,7 +22,7 @@ from consumers.entry_apply import EntryStore, apply_page, parse_page
 from domain.deletions import DayCounts, Span
 from infra.db.accounts import AccountRecord
 from infra.db.actuals import rebuild_actuals
-from infra.db.deletions import DeletionRepository
+from infra.db.deletions import DeletionRepository, Key
 from infra.harvest.client import MAX_PER_PAGE, HarvestClient
 from infra.harvest.read_ahead import read_ahead
 
@@ -63,16 +63,17 @@ def plan_check(
 
 
 def check_deletions(store: EntryStore, harvest: HarvestClient, check: DeletionCheck, stats: Counter) -> None:
+    """Remove what Harvest no longer has in the check's span, listing only where counts differ."""
     deletions = DeletionRepository(store.entries.conn, store.entries.account_id)
     ours = DayCounts(deletions.counts_by_day(check.span))
-    emptied: list = []
+    emptied: list[Key] = []
     pending: list[tuple[Span, int | None]] = [(check.span, check.harvest_count)]
     while pending:
         span, theirs = pending.pop()
         if theirs is not None and theirs == ours.within(span):
             continue
         halves = ours.halve(span) if theirs is not None and theirs > LIST_AT_MOST else None
-        if halves is None:
+        if theirs is None or halves is None:
             deleted, keys = _list_and_remove(store, deletions, harvest, span, stats)
             stats["entries.deleted"] += deleted
             emptied.extend(keys)
@@ -80,7 +81,7 @@ def check_deletions(store: EntryStore, harvest: HarvestClient, check: DeletionCh
         left, right = halves
         left_count = harvest.count(ENTRIES, left.as_params())
         stats["deletions.counts"] += 1
-        right_count = None if left_count is None else max(0, theirs - left_count)  # type: ignore[operator]
+        right_count = None if left_count is None else max(0, theirs - left_count)
         pending += [(right, right_count), (left, left_count)]
     stats["actuals.rebuilt"] += rebuild_actuals(
         store.entries.conn, store.entries.account_id, (), emptied=emptied
@@ -90,7 +91,7 @@ def check_deletions(store: EntryStore, harvest: HarvestClient, check: DeletionCh
 
 def _list_and_remove(
     store: EntryStore, deletions: DeletionRepository, harvest: HarvestClient, span: Span, stats: Counter
-) -> tuple[int, list]:
+) -> tuple[int, list[Key]]:
     stats["deletions.spans_listed"] += 1
     listed: Counter = Counter()
     deletions.begin_seen()
