@@ -34,6 +34,12 @@ class Section:
     def add(self, name: str, value: str, target: str = "", met: bool | None = None) -> None:
         self.figures.append(Figure(name, value, target, met))
 
+    def add_run_time(self, seconds: float, under_s: float) -> None:
+        """A command's time from publish to success, against a target it must stay under."""
+        self.add(
+            "wall, publish -> run succeeded", f"{seconds:.2f} s", f"< {under_s:.0f} s", seconds < under_s
+        )
+
 
 def print_section(section: Section) -> None:
     rows = [

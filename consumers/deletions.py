@@ -65,7 +65,8 @@ def plan_check(
 def check_deletions(store: EntryStore, harvest: HarvestClient, check: DeletionCheck, stats: Counter) -> None:
     """Remove what Harvest no longer has in the check's span, listing only where counts differ."""
     deletions = DeletionRepository(store.entries.conn, store.entries.account_id)
-    ours = DayCounts(deletions.counts_by_day(check.span))
+    # A full check lists everything and compares nothing: it needs no counts of ours.
+    ours = DayCounts(deletions.counts_by_day(check.span) if check.harvest_count is not None else ())
     emptied: list[Key] = []
     pending: list[tuple[Span, int | None]] = [(check.span, check.harvest_count)]
     while pending:

@@ -17,6 +17,7 @@ from infra.config import Settings
 from infra.crypto import generate_key
 from infra.db.engine import make_engine
 from infra.db.migrate import upgrade
+from tests.integration.helpers import register_account
 
 pytestmark = pytest.mark.integration
 
@@ -115,13 +116,9 @@ def new_account(app: App, simulator) -> Callable[..., tuple[int, int]]:
         token = f"tok-{uuid.uuid4().hex}"
         params = {"seed": 7, "people": 12, "projects": 8, "clients": 4, "days": 10, "entries_per_day": 2}
         simulator.add_account(account_id=harvest_id, token=token, **{**params, **sizes})
-        with app.uow() as u:
-            our_id = u.accounts.add(
-                name=f"acct-{uuid.uuid4().hex[:8]}",
-                harvest_account_id=harvest_id,
-                token_sealed=app.cipher.seal(token),
-            )
-            u.commit()
+        our_id = register_account(
+            app, harvest_account_id=harvest_id, token=token, name=f"acct-{uuid.uuid4().hex[:8]}"
+        )
         return our_id, harvest_id
 
     return make

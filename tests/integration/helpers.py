@@ -6,6 +6,11 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import sqlalchemy as sa
+
+from infra.bootstrap import App
+from infra.db import tables as t
+
 T = TypeVar("T")
 
 
@@ -19,3 +24,40 @@ def eventually(check: Callable[[], T], *, timeout: float = 30.0, interval: float
         time.sleep(interval)
         last = check()
     return last
+
+
+def run_status(engine: sa.Engine, account_id: int, message_id: str) -> str | None:
+    """The status of the run a command started, or None before it has one."""
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(t.sync_runs.c.status).where(
+                t.sync_runs.c.account_id == account_id, t.sync_runs.c.message_id == message_id
+            )
+        ).scalar()
+
+
+def register_account(app: App, *, harvest_account_id: int, token: str, name: str) -> int:
+    """An account here for a simulated Harvest account, its token sealed: our id."""
+    with app.uow() as u:
+        account_id = u.accounts.add(
+            name=name, harvest_account_id=harvest_account_id, token_sealed=app.cipher.seal(token)
+        )
+        u.commit()
+    return account_id
+
+
+def terminate_connections(database_url: str) -> None:
+    """Kill every other connection to the test database, as a PostgreSQL failover would."""
+    url = sa.engine.make_url(database_url)
+    admin = sa.create_engine(url.set(database="postgres"))
+    try:
+        with admin.connect() as conn:
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = :db AND pid <> pg_backend_pid()"
+                ),
+                {"db": url.database},
+            )
+    finally:
+        admin.dispose()

@@ -303,7 +303,7 @@ def test_duplicate_and_out_of_order_batches_change_nothing(app, synced, engine):
 
 def test_same_actuals_command_delivered_twice_counts_once(app, simulator, new_account, run_worker, engine):
     from domain.commands import SyncActuals
-    from tests.integration.helpers import eventually
+    from tests.integration.helpers import eventually, run_status
 
     account_id, harvest_id = new_account()
     sync_entities(app, account_id)
@@ -312,18 +312,7 @@ def test_same_actuals_command_delivered_twice_counts_once(app, simulator, new_ac
     app.publish(cmd)
     app.publish(cmd)
 
-    def done():
-        with engine.connect() as conn:
-            return (
-                conn.execute(
-                    sa.select(t.sync_runs.c.status).where(
-                        t.sync_runs.c.account_id == account_id, t.sync_runs.c.message_id == cmd.message_id
-                    )
-                ).scalar()
-                == "succeeded"
-            )
-
-    eventually(done, what="the actuals run")
+    eventually(lambda: run_status(engine, account_id, cmd.message_id) == "succeeded", what="the actuals run")
     with engine.connect() as conn:
         inbox = conn.execute(
             sa.select(sa.func.count())

@@ -10,7 +10,7 @@ from domain.commands import SyncActuals
 from infra.db import tables as t
 from tests.integration.actuals_support import sync_actuals, sync_entities
 from tests.integration.conftest import replace_settings
-from tests.integration.helpers import eventually
+from tests.integration.helpers import eventually, run_status
 from tests.integration.truth import assert_actuals_match
 
 
@@ -27,15 +27,11 @@ def test_backfill_is_shared_by_workers_and_equals_ground_truth(
     cmd = SyncActuals(account_id, datetime.now(UTC).isoformat())
     split.publish(cmd)
 
-    def run_status():
-        with engine.connect() as conn:
-            return conn.execute(
-                sa.select(t.sync_runs.c.status).where(
-                    t.sync_runs.c.account_id == account_id, t.sync_runs.c.message_id == cmd.message_id
-                )
-            ).scalar()
-
-    eventually(lambda: run_status() == "succeeded", timeout=120, what="the split backfill")
+    eventually(
+        lambda: run_status(engine, account_id, cmd.message_id) == "succeeded",
+        timeout=120,
+        what="the split backfill",
+    )
     with engine.connect() as conn:
         parts = (
             conn.execute(sa.select(t.backfill_parts).where(t.backfill_parts.c.account_id == account_id))

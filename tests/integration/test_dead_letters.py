@@ -14,7 +14,7 @@ from domain.commands import SyncEntities
 from harvest_sync.cli import main
 from infra.amqp import Names, dead_letters, declare_topology
 from infra.db import tables as t
-from tests.integration.helpers import eventually
+from tests.integration.helpers import eventually, run_status
 
 GOOD = {
     "v": 1,
@@ -83,7 +83,7 @@ def test_malformed_messages_are_dead_lettered_with_reasons(
     account_id, _ = new_account()
     cmd = SyncEntities(account_id, ("clients_projects",), datetime.now(UTC).isoformat())
     app.publish(cmd)
-    eventually(lambda: _status(engine, account_id, cmd.message_id) == "succeeded", what="the good command")
+    eventually(lambda: run_status(engine, account_id, cmd.message_id) == "succeeded", what="the good command")
 
     listing = CliRunner().invoke(
         main, ["admin", "dlq", "list", "--queue", "entities", "--limit", "500"], env=env
@@ -92,15 +92,6 @@ def test_malformed_messages_are_dead_lettered_with_reasons(
     purged = CliRunner().invoke(main, ["admin", "dlq", "purge", "--queue", "entities", "--yes"], env=env)
     assert purged.exit_code == 0 and f"{len(bad)} message(s) purged" in purged.output
     assert dead_letters(amqp_url, prefix, "entities") == []
-
-
-def _status(engine, account_id, message_id):
-    with engine.connect() as conn:
-        return conn.execute(
-            sa.select(t.sync_runs.c.status).where(
-                t.sync_runs.c.account_id == account_id, t.sync_runs.c.message_id == message_id
-            )
-        ).scalar()
 
 
 def test_bad_token_dead_letters_then_replay_after_the_fix(
@@ -112,7 +103,7 @@ def test_bad_token_dead_letters_then_replay_after_the_fix(
     run_worker()
     cmd = SyncEntities(account_id, ("clients_projects", "people"), datetime.now(UTC).isoformat())
     app.publish(cmd)
-    eventually(lambda: _status(engine, account_id, cmd.message_id) == "failed", what="the failed run")
+    eventually(lambda: run_status(engine, account_id, cmd.message_id) == "failed", what="the failed run")
     runner = CliRunner()
     shown = eventually(
         lambda: (
@@ -136,7 +127,7 @@ def test_bad_token_dead_letters_then_replay_after_the_fix(
     assert fixed.exit_code == 0, fixed.output
     replayed = runner.invoke(main, ["admin", "dlq", "replay", "--queue", "entities"], env=env)
     assert "1 message(s) replayed" in replayed.output
-    eventually(lambda: _status(engine, account_id, cmd.message_id) == "succeeded", what="the replayed run")
+    eventually(lambda: run_status(engine, account_id, cmd.message_id) == "succeeded", what="the replayed run")
 
 
 def _sealed(engine, account_id):

@@ -109,9 +109,12 @@ def test_an_entry_we_lost_is_stored_again(app, synced, engine):
     stats = sync_actuals(app, account_id)
     assert stats["deletions.spans_listed"] >= 1
     with engine.connect() as conn:
-        assert conn.execute(
-            sa.select(sa.func.count()).where(te.c.account_id == account_id, te.c.harvest_id == lost["id"])
-        ).scalar_one() == 1
+        assert (
+            conn.execute(
+                sa.select(sa.func.count()).where(te.c.account_id == account_id, te.c.harvest_id == lost["id"])
+            ).scalar_one()
+            == 1
+        )
     assert_actuals_match(engine, account_id, store.list("time_entries"))
 
 

@@ -27,7 +27,7 @@ from infra.logging import configure_logging
 from infra.observability.health import Check
 from infra.observability.wiring import consumer_check, scheduler_check, start_server
 from producers.scheduler import Scheduler
-from tests.integration.helpers import eventually
+from tests.integration.helpers import eventually, register_account
 
 ALL = ("clients_projects", "people")
 
@@ -299,13 +299,9 @@ def sync_revoke_and_crash(app, engine, simulator, new_account, run_worker, outpu
     with app.uow() as u:
         good = app.cipher.open(u.accounts.get(account_id).token_sealed)
     malformed = f"tok-{uuid.uuid4().hex}\n"
-    with app.uow() as u:
-        bad_account = u.accounts.add(
-            name=f"acct-{uuid.uuid4().hex[:8]}",
-            harvest_account_id=harvest_id,
-            token_sealed=app.cipher.seal(malformed),
-        )
-        u.commit()
+    bad_account = register_account(
+        app, harvest_account_id=harvest_id, token=malformed, name=f"acct-{uuid.uuid4().hex[:8]}"
+    )
     assert good.startswith("tok-")
     run_worker(("entities", "time_entries"))
     wait_run(engine, account_id, app.publish(SyncEntities(account_id, ALL, now_iso())), ("succeeded",))

@@ -91,13 +91,10 @@ def test_parse_rate_limit():
 def test_four_workers_sharing_one_account_get_no_429(app, simulator, new_account, run_worker, engine):
     from datetime import UTC, datetime
 
-    import sqlalchemy as sa
-
     from domain.commands import SyncActuals
-    from infra.db import tables as t
     from tests.integration.actuals_support import sync_entities
     from tests.integration.conftest import replace_settings
-    from tests.integration.helpers import eventually
+    from tests.integration.helpers import eventually, run_status
     from tests.integration.truth import assert_actuals_match
 
     # Given Harvest's limit enforced (scaled down: 6 requests per 2 s) and a backfill in parts
@@ -113,18 +110,11 @@ def test_four_workers_sharing_one_account_get_no_429(app, simulator, new_account
     cmd = SyncActuals(account_id, datetime.now(UTC).isoformat())
     limited.publish(cmd)
 
-    def done():
-        with engine.connect() as conn:
-            return (
-                conn.execute(
-                    sa.select(t.sync_runs.c.status).where(
-                        t.sync_runs.c.account_id == account_id, t.sync_runs.c.message_id == cmd.message_id
-                    )
-                ).scalar()
-                == "succeeded"
-            )
-
-    eventually(done, timeout=180, what="the rate-limited backfill")
+    eventually(
+        lambda: run_status(engine, account_id, cmd.message_id) == "succeeded",
+        timeout=180,
+        what="the rate-limited backfill",
+    )
 
     # Then Harvest never said 429, the shared limit made them wait, and nothing was lost
     stats = simulator.stats()

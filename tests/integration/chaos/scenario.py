@@ -17,6 +17,7 @@ from domain.commands import SyncActuals
 from infra.amqp import QUEUES, queue_depths
 from infra.db import tables as t
 from tests.integration.actuals_support import sync_entities
+from tests.integration.helpers import register_account, run_status
 from tests.integration.truth import actual_rows, expected_actuals
 
 # 220 people over a year: about 106,000 entries. `make chaos-report` runs it larger.
@@ -61,13 +62,9 @@ def run_scenario(
     harvest_id = 7_000_000 + uuid.uuid4().int % 1_000_000
     token = f"chaos-{uuid.uuid4().hex}"
     simulator.add_account(account_id=harvest_id, token=token, **(agency or AGENCY))
-    with app.uow() as u:
-        account_id = u.accounts.add(
-            name=f"chaos-{name}-{harvest_id}",
-            harvest_account_id=harvest_id,
-            token_sealed=app.cipher.seal(token),
-        )
-        u.commit()
+    account_id = register_account(
+        app, harvest_account_id=harvest_id, token=token, name=f"chaos-{name}-{harvest_id}"
+    )
     sync_entities(app, account_id)
     cmd = SyncActuals(account_id, datetime.now(UTC).isoformat())
     stop = threading.Event()
@@ -118,12 +115,7 @@ def _compare(name, app, simulator, account_id, harvest_id, seconds) -> Outcome: 
 
 def _run_status(engine: sa.Engine, account_id: int, message_id: str) -> str | None:
     try:
-        with engine.connect() as conn:
-            return conn.execute(
-                sa.select(t.sync_runs.c.status).where(
-                    t.sync_runs.c.account_id == account_id, t.sync_runs.c.message_id == message_id
-                )
-            ).scalar()
+        return run_status(engine, account_id, message_id)
     except sa.exc.OperationalError:
         return None  # the chaos terminated our connection too; ask again
 

@@ -10,7 +10,6 @@ import subprocess
 import time
 
 import pytest
-import sqlalchemy as sa
 
 from consumers.backfill import part_commands
 from infra.amqp import dead_letters
@@ -18,6 +17,7 @@ from infra.db.backfills import BackfillRepository
 from tests.integration.chaos.scenario import run_scenario
 from tests.integration.chaos.workers import WorkerPool
 from tests.integration.conftest import replace_settings
+from tests.integration.helpers import terminate_connections
 
 WORKERS = 3
 AGENCY_MIN_ENTRIES = 100_000
@@ -90,27 +90,14 @@ def test_rabbitmq_restart(chaos_app, simulator, pool, amqp_url):
 
 
 def test_database_connections_terminated(chaos_app, simulator, pool, amqp_url, database_url):
-    database = sa.engine.make_url(database_url).database
-    admin = sa.create_engine(sa.engine.make_url(database_url).set(database="postgres"))
-
     def chaos(stop):
         if stop.wait(1.0):
             return
-        with admin.connect() as conn:
-            conn.execute(
-                sa.text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = :db AND pid <> pg_backend_pid()"
-                ),
-                {"db": database},
-            )
+        terminate_connections(database_url)
 
-    try:
-        outcome = run_scenario(
-            "postgres connections killed", app=chaos_app, simulator=simulator, pool=pool, chaos=chaos
-        )
-    finally:
-        admin.dispose()
+    outcome = run_scenario(
+        "postgres connections killed", app=chaos_app, simulator=simulator, pool=pool, chaos=chaos
+    )
     _assert_clean(outcome, chaos_app, amqp_url)
     assert len(pool.alive()) == WORKERS, "a worker died instead of reconnecting"
 

@@ -10,10 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pika
 import pytest
-import sqlalchemy as sa
 
 from producers.scheduler import Scheduler
-from tests.integration.helpers import eventually
+from tests.integration.helpers import eventually, terminate_connections
 from tests.integration.test_scheduler import _drain, _make_accounts
 
 
@@ -52,17 +51,7 @@ def test_scheduler_survives_broker_and_database_outages(app, engine, amqp_url, d
         eventually(lambda: published(before + 6), timeout=60, what="slots after the broker restart")
         after_broker = len(seen)
 
-        database = sa.engine.make_url(database_url).database
-        admin = sa.create_engine(sa.engine.make_url(database_url).set(database="postgres"))
-        with admin.connect() as conn:
-            conn.execute(
-                sa.text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = :db AND pid <> pg_backend_pid()"
-                ),
-                {"db": database},
-            )
-        admin.dispose()
+        terminate_connections(database_url)
         clock.now += timedelta(days=1)
         eventually(lambda: published(after_broker + 6), timeout=60, what="slots after the database outage")
         assert len({mid for _, mid in seen}) == len(seen), "a slot was published twice"
