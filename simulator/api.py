@@ -23,6 +23,7 @@ from simulator.limits import Fault
 from simulator.pagination import LinkBuilder, build_envelope, parse_page_request, select_window
 from simulator.query import parse_filters, run_query
 from simulator.render_fast import time_entries_json
+from simulator.reports import REPORTS, report_page
 from simulator.schema import StoreError
 from simulator.state import SimulatorState
 from simulator.store import AccountStore
@@ -108,7 +109,16 @@ def _serve(state: SimulatorState, request: Request, route: Route) -> tuple[Respo
         return json_response(403, body), account_id, False
     config = state.config
     if config.rate_limit_enabled:
-        retry_after = state.limiter.admit(token, config.rate_limit_requests, config.rate_limit_window_s)
+        # /reports/* has a limit of its own, much tighter: 100 requests per 15 minutes.
+        if route.template.startswith("/v2/reports/"):
+            limiter, limit, window_s = (
+                state.reports_limiter,
+                config.reports_rate_limit_requests,
+                config.reports_rate_limit_window_s,
+            )
+        else:
+            limiter, limit, window_s = state.limiter, config.rate_limit_requests, config.rate_limit_window_s
+        retry_after = limiter.admit(token, limit, window_s)
         if retry_after is not None:
             return too_many_requests(retry_after), account_id, False
     fault = state.faults.pick(config)
@@ -164,16 +174,27 @@ def _list(
     with store.lock:
         window = select_window(store, collection, result, paging)
         page_items = result.items[window.start : window.end]
-        if collection == "time_entries":
-            # Big pages: serialise entries with the fast path and splice them into the
-            # envelope, which is dumped with an empty list.
-            items_json = time_entries_json(store, page_items, store.now(), store.live_timers)
-            envelope = build_envelope(collection, [], result, window, paging, links, cursor_enabled)
-            tail = dump_json(envelope)[len(b'{"time_entries":[]') :]
-            return Response(200, b"".join((b'{"time_entries":', items_json.encode(), tail)))
-        rendered = store.render(collection, page_items)
-    envelope = build_envelope(collection, rendered, result, window, paging, links, cursor_enabled)
-    return json_response(200, envelope)
+        if collection != "time_entries":
+            rendered = store.render(collection, page_items)
+            return json_response(
+                200, build_envelope(collection, rendered, result, window, paging, links, cursor_enabled)
+            )
+        # Big pages: serialise entries with the fast path and splice them into the envelope,
+        # which is dumped with an empty list.
+        items_json = time_entries_json(store, page_items, store.now(), store.live_timers)
+        envelope = build_envelope(collection, [], result, window, paging, links, cursor_enabled)
+        tail = dump_json(envelope)[len(b'{"time_entries":[]') :]
+    # The page is computed: users may now change what the next one will hold.
+    has_next = window.end < len(result.items)
+    for hook in state.hooks.due(store.account_id, paging.page or 1, has_next, request.params):
+        hook.action(store)
+    return Response(200, b"".join((b'{"time_entries":', items_json.encode(), tail)))
+
+
+def _handle_report(
+    state: SimulatorState, store: AccountStore, request: Request, groups: tuple[str, ...]
+) -> Response:
+    return json_response(200, report_page(store, groups[0], request))
 
 
 def _handle_list(
@@ -232,6 +253,7 @@ def _handle_company(
 
 _COLLECTION_RE = "|".join(LIST_COLLECTIONS)
 _ROUTES: tuple[tuple[re.Pattern[str], str, Handler], ...] = (
+    (re.compile(rf"^/v2/reports/time/({'|'.join(REPORTS)})/?$"), "/v2/reports/time/{0}", _handle_report),
     (re.compile(r"^/v2/users/me/?$"), "/v2/users/me", _handle_me),
     (re.compile(r"^/v2/company/?$"), "/v2/company", _handle_company),
     (

@@ -13,6 +13,9 @@ class SimConfig:
     rate_limit_requests: int = 100
     rate_limit_window_s: float = 15.0
     rate_limit_enabled: bool = True
+    # /v2/reports/* has its own, tighter window (Harvest: 100 requests per 15 minutes).
+    reports_rate_limit_requests: int = 100
+    reports_rate_limit_window_s: float = 900.0
     error_rate: float = 0.0
     rate_limit_fault_rate: float = 0.0
     timeout_rate: float = 0.0
@@ -59,10 +62,10 @@ def _check(name: str, value: Any) -> Any:
         raise ValueError(f"{name} must be a number")
     if name in _RATES and not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be between 0 and 1")
-    if name == "rate_limit_requests":
+    if name in ("rate_limit_requests", "reports_rate_limit_requests"):
         if int(value) != value or value < 1:
-            raise ValueError("rate_limit_requests must be a positive integer")
+            raise ValueError(f"{name} must be a positive integer")
         return int(value)
-    if value < 0 or (name == "rate_limit_window_s" and value == 0):
+    if value < 0 or (name in ("rate_limit_window_s", "reports_rate_limit_window_s") and value == 0):
         raise ValueError(f"{name} must be positive")
     return float(value)

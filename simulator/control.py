@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from simulator.hooks import mutation_action
 from simulator.http_types import Request, Response, json_response
 from simulator.schema import COLLECTIONS, StoreError
 from simulator.state import SimulatorState
@@ -173,6 +174,35 @@ def _forbid(state: SimulatorState, request: Request, groups: tuple[str, ...]) ->
     return json_response(200, {"account_id": store.account_id, "forbidden": sorted(paths)})
 
 
+def _hooks(state: SimulatorState, request: Request, groups: tuple[str, ...]) -> Response:
+    """Mutations applied after page K of a /time_entries listing (simulator.hooks)."""
+    store = _account(state, groups[0])
+    if request.method == "DELETE":
+        state.hooks.clear(store.account_id)
+        return Response(204)
+    if request.method == "GET":
+        return json_response(200, [h.as_dict() for h in state.hooks.of(store.account_id)])
+    body = _body(request)
+    keys = {"after_page", "match", "mutations", "times", "include_counts", "between_pages"}
+    unknown = sorted(set(body) - keys)
+    if unknown:
+        raise StoreError(422, f"unknown key(s): {', '.join(unknown)}")
+    match = body.get("match") or {}
+    if not isinstance(match, dict) or not all(isinstance(v, str | bool) for v in match.values()):
+        raise StoreError(422, "match maps parameter names to a value, true (present) or false (absent)")
+    hook = state.hooks.add(
+        store.account_id,
+        _int(body.get("after_page", 1), "after_page"),
+        mutation_action(body.get("mutations")),  # type: ignore[arg-type]
+        match=match,
+        times=_int(body.get("times", 1), "times"),
+        include_counts=body.get("include_counts") is True,
+        between_pages=body.get("between_pages") is True,
+        description=str(body.get("mutations"))[:200],
+    )
+    return json_response(201, hook.as_dict())
+
+
 def _company(state: SimulatorState, request: Request, groups: tuple[str, ...]) -> Response:
     store = _account(state, groups[0])
     if request.method == "PATCH":
@@ -233,6 +263,7 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = tuple(
         (("POST",), _A + r"/token/?$", _set_token),
         (("POST",), _A + r"/forbid/?$", _forbid),
         (("GET", "PATCH"), _A + r"/company/?$", _company),
+        (("GET", "POST", "DELETE"), _A + r"/hooks/?$", _hooks),
         (("GET", "POST"), _A + r"/([a-z_]+)/?$", _records),
         (("GET", "PATCH", "DELETE"), _A + r"/([a-z_]+)/(\d+)/?$", _record),
     )

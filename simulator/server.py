@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import date
+from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -17,6 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from simulator.api import handle_v2
 from simulator.control import handle_control
+from simulator.hooks import ListingHook
 from simulator.http_types import Request, Response, html_page, html_response, json_response
 from simulator.state import SimulatorState
 from simulator.store import AccountStore
@@ -72,7 +75,9 @@ class _Handler(BaseHTTPRequestHandler):
         lines = [
             f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
             f"Server: {self.server_version}",
-            f"Date: {self.date_time_string()}",
+            # Harvest's clock, not ours: a client that takes its cursor from this header must
+            # follow the simulated clock its updated_at stamps come from.
+            f"Date: {formatdate(self.server.state.clock.now(), usegmt=True)}",
             f"Content-Type: {response.content_type}",
             *(f"{name}: {value}" for name, value in response.headers),
         ]
@@ -233,6 +238,30 @@ class SimulatorServer:
     def advance_clock(self, seconds: int) -> None:
         """Move the simulated now forward."""
         self.state.clock.advance(seconds)
+
+    def after_page(
+        self,
+        account_id: int,
+        page: int,
+        action: Callable[[AccountStore], None],
+        *,
+        match: dict[str, str | bool] | None = None,
+        times: int = 1,
+        include_counts: bool = False,
+        between_pages: bool = False,
+    ) -> ListingHook:
+        """Run `action(store)` right after page `page` of the next /time_entries listing whose
+        parameters match `match` (value, or True: present, False: absent) is served
+        (`between_pages`: only if that page has a next one)."""
+        return self.state.hooks.add(
+            account_id,
+            page,
+            action,
+            match=match,
+            times=times,
+            include_counts=include_counts,
+            between_pages=between_pages,
+        )
 
     def stats(self) -> dict[str, Any]:
         """Request counters of the /v2 routes."""

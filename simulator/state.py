@@ -9,6 +9,7 @@ from typing import Any
 from simulator.config import SimConfig
 from simulator.gen_common import Sizes
 from simulator.generate import generate_account
+from simulator.hooks import ListingHooks
 from simulator.limits import FaultInjector, RateLimiter
 from simulator.stats import Stats
 from simulator.store import AccountStore
@@ -22,6 +23,8 @@ class SimulatorState:
         self.clock = Clock()
         self.config = SimConfig()
         self.limiter = RateLimiter()
+        self.reports_limiter = RateLimiter()
+        self.hooks = ListingHooks()
         self.faults = FaultInjector()
         self.stats = Stats()
         self.stopping = threading.Event()
@@ -73,6 +76,7 @@ class SimulatorState:
             self._accounts.pop(account_id, None)
             self._tokens.pop(account_id, None)
             self._forbidden.pop(account_id, None)
+        self.hooks.clear(account_id)
 
     def account_ids(self) -> list[int]:
         """Ids of every account, ascending."""
@@ -133,9 +137,12 @@ class SimulatorState:
     def configure(self, **settings: Any) -> dict[str, Any]:
         """Change settings (see SimConfig); returns the full configuration."""
         limits_changed = {"rate_limit_requests", "rate_limit_window_s"} & set(settings)
+        reports_changed = {"reports_rate_limit_requests", "reports_rate_limit_window_s"} & set(settings)
         self.config.apply(**settings)
         if limits_changed:
             self.limiter.reset()
+        if reports_changed:
+            self.reports_limiter.reset()
         if "live_timer_hours" in settings:
             with self._lock:
                 for store in self._accounts.values():
