@@ -85,6 +85,7 @@ def _incremental(args: argparse.Namespace) -> Iterator[Section]:
         result = backfill.measure(stack, agency, args.workers)
         yield result.section
         yield incremental.measure(stack, result)
+        yield incremental.measure_deletions(stack, result)
 
 
 def _ratelimit(args: argparse.Namespace) -> Iterator[Section]:

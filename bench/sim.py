@@ -101,6 +101,10 @@ class Simulator:
         url = f"{self.control_url}/accounts/{HARVEST_ACCOUNT_ID}/time_entries/{entry_id}"
         self._http.patch(url, json=fields, timeout=10).raise_for_status()
 
+    def delete_entry(self, entry_id: int) -> None:
+        url = f"{self.control_url}/accounts/{HARVEST_ACCOUNT_ID}/time_entries/{entry_id}"
+        self._http.delete(url, timeout=10).raise_for_status()
+
     def _get(self, path: str) -> Any:
         resp = self._http.get(f"{self.control_url}{path}", timeout=30)
         resp.raise_for_status()

@@ -1,10 +1,12 @@
 """Large first syncs, split by spent date so that several workers share them.
 
 The SyncActuals that finds no cursor and a large history plans the parts, records them, and
-publishes one BackfillPart command each; any worker takes any part. The part that completes the
-set moves the cursor to when the backfill started, so the next daily sync picks up every edit
-made meanwhile. A backfill left unfinished (a crash between recording and publishing) has its
-pending parts published again by the next SyncActuals of the account.
+publishes one BackfillPart command each; any worker takes any part. Each part lists its dates
+(repairing the listing where it shifted) and compares Harvest's count of them with ours. The
+part that completes the set reads what changed in Harvest while the parts ran and compares all
+history (consumers.settle), then moves the cursor: the backfill ends exact. A backfill left
+unfinished (a crash between recording and publishing) has its pending parts published again
+by the next SyncActuals of the account.
 """
 
 from __future__ import annotations
@@ -18,16 +20,19 @@ from datetime import date, datetime
 
 import structlog
 
-from consumers.entry_apply import EntryStore, apply_page, parse_page
+from consumers.deletions import history_of
+from consumers.entry_apply import EntryStore
+from consumers.listing import ENTRIES, list_entries
 from consumers.runs import Clock, db_errors_are_transient, require_account, utcnow
+from consumers.settle import settle
 from domain.actuals import split_history
 from domain.commands import BackfillPart, Command
 from domain.errors import TransientError
+from domain.spans import Span
 from infra.db.accounts import AccountRecord
 from infra.db.backfills import BackfillRepository
 from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient
-from infra.harvest.read_ahead import read_ahead
 
 CONSUMER = "backfill"
 PART_LOCK_CLASS = 4  # advisory-lock namespace for one part (keyed by a hash of its id)
@@ -40,20 +45,23 @@ class BackfillNotRecorded(TransientError):
     """A part arrived before the plan that published it was committed; try again shortly."""
 
 
-def plan(harvest: HarvestClient, *, start: date | None, per_part: int) -> list[tuple[date, date]] | None:
-    """Spent-date ranges for the account's history, or None when one worker should just do it.
+def plan(
+    harvest: HarvestClient, *, start: date | None, per_part: int
+) -> tuple[list[tuple[date, date]] | None, datetime | None]:
+    """Spent-date ranges for the account's history, or None when one worker should just do it;
+    and Harvest's time when it was asked (changes after it are read when the backfill ends).
     Two one-entry requests: the newest entry (page 1) and the oldest (the last page)."""
     params: dict = {"per_page": 1, **({"from": start.isoformat()} if start else {})}
-    first = harvest.get("/time_entries", params)
-    total = int(first.get("total_entries") or 0)
-    if total <= per_part or not first.get("time_entries"):
-        return None
-    newest = date.fromisoformat(first["time_entries"][0]["spent_date"])
-    last = harvest.get("/time_entries", {**params, "page": total})
+    first = next(iter(harvest.listing(ENTRIES, "time_entries", params)))
+    total = first.total_entries or 0
+    if total <= per_part or not first.records:
+        return None, first.served_at
+    newest = date.fromisoformat(first.records[0]["spent_date"])
+    last = harvest.get(ENTRIES, {**params, "page": total})
     oldest = date.fromisoformat(last["time_entries"][0]["spent_date"]) if last.get("time_entries") else newest
     ranges = split_history(oldest, newest, total, per_part)
     # Entries dated after the newest we saw (made during the backfill) belong to the last part.
-    return ranges if len(ranges) > 1 else None
+    return (ranges if len(ranges) > 1 else None), first.served_at
 
 
 def part_commands(account_id: int, backfill_id: str, parts: list[dict]) -> list[BackfillPart]:
@@ -86,31 +94,42 @@ def handle_backfill_part(
         repo = EntryStore.open(u.conn, account.id)
         is_last = cmd.end == max(p["end_date"] for p in backfills.parts(cmd.backfill_id)).isoformat()
         # The last part also takes entries dated after the plan was made.
-        params = {"from": cmd.start, **({} if is_last else {"to": cmd.end})}
+        span = Span(date.fromisoformat(cmd.start), None if is_last else date.fromisoformat(cmd.end))
         harvest = harvest_for(account)
         try:
-            with read_ahead(harvest.pages("/time_entries", "time_entries", params), parse_page) as listing:
-                for page in listing:
-                    apply_page(repo, page, stats)
+            list_entries(repo, harvest, stats, span=span)
+            # What shifted in the part's dates meanwhile: compare counts, list what differs.
+            settle(repo, harvest, stats, span=span, observed=None)
+            now = clock()
+            whole = backfills.finish_part(
+                cmd.backfill_id, cmd.part, worker=_worker_name(), counts=dict(stats), at=now
+            )
+            if whole is not None:
+                _finish(u, repo, harvest, account, whole, backfills.total_counts(cmd.backfill_id), now)
         finally:
             harvest.close()
-        now = clock()
-        whole = backfills.finish_part(
-            cmd.backfill_id, cmd.part, worker=_worker_name(), counts=dict(stats), at=now
-        )
-        if whole is not None:
-            _finish(u, account, whole, backfills.total_counts(cmd.backfill_id), now)
         u.commit()
     log.info("backfill_part_done", account_id=account.id, part=cmd.part, entries=stats["entries.received"])
     return stats
 
 
-def _finish(u: UnitOfWork, account: AccountRecord, backfill: dict, counts: dict, now: datetime) -> None:
-    """The last part: the first sync is complete."""
-    started = backfill["started_at"]
-    u.accounts.record_success(account.id, "actuals", started)
-    u.accounts.move_cursor(account.id, "actuals", started, full_reconcile=True)
-    u.runs.finish(account.id, backfill["backfill_id"], status="succeeded", counts=counts, at=now)
+def _finish(
+    u: UnitOfWork,
+    repo: EntryStore,
+    harvest: HarvestClient,
+    account: AccountRecord,
+    backfill: dict,
+    counts: dict,
+    now: datetime,
+) -> None:
+    """The last part: every other part has committed. Read what changed in Harvest while the
+    parts ran, compare all history, and the first sync is complete."""
+    stats: Counter = Counter(counts)
+    planned = backfill["started_at"]  # Harvest's time when the backfill was planned
+    cursor = settle(repo, harvest, stats, span=history_of(account), observed=planned) or planned
+    u.accounts.record_success(account.id, "actuals", now)
+    u.accounts.move_cursor(account.id, "actuals", cursor, full_reconciled_at=now)
+    u.runs.finish(account.id, backfill["backfill_id"], status="succeeded", counts=dict(stats), at=now)
     log.info("backfill_finished", account_id=account.id, parts=backfill["parts"])
 
 

@@ -1,13 +1,13 @@
 """Deletions, which Harvest never reports, found at the cost of what changed.
 
-Every sync checks the trailing window of spent dates (`reconcile_window_days`): Harvest counts
-the window's entries before the sync lists what was updated, and only spans whose count
-differs from ours are halved and, once small, listed (domain.deletions says why equal counts
-can be trusted). Every `full_reconcile_days`, or when asked, the whole history is listed
-instead: the safety net for anything a count could hide.
+Every sync has Harvest count all of the account's history (one request) and compares that
+with our count: only spans whose counts differ are halved and, once small, listed
+(domain.deletions says why equal counts can be trusted). Every `full_reconcile_days`, or when
+asked, the whole history is listed instead: the safety net for anything a count could hide.
 
 A listed span is also applied like any other page, so an entry we lack (one created while
 the sync ran, or skipped by offset paging while data changed) is stored rather than missed.
+Nothing is deleted on a listing that kept shifting (its rows may be missing for that reason).
 Everything runs in the sync's transaction: a listing that fails part way raises, rolls back,
 and deletes nothing.
 """
@@ -16,20 +16,16 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
-from consumers.entry_apply import EntryStore, apply_page, parse_page
-from domain.deletions import DayCounts, Span
+from consumers.entry_apply import EntryStore
+from consumers.listing import ENTRIES, list_entries
+from domain.deletions import DayCounts, worth_halving
+from domain.spans import Span
 from infra.db.accounts import AccountRecord
 from infra.db.actuals import rebuild_actuals
 from infra.db.deletions import DeletionRepository, Key
-from infra.harvest.client import MAX_PER_PAGE, HarvestClient
-from infra.harvest.read_ahead import read_ahead
-
-ENTRIES = "/time_entries"
-# A span Harvest counts at most this many entries in is listed rather than halved: halving
-# costs a count request, and listing it is at most two pages.
-LIST_AT_MOST = 2 * MAX_PER_PAGE
+from infra.harvest.client import HarvestClient
 
 
 @dataclass(frozen=True)
@@ -38,43 +34,48 @@ class DeletionCheck:
 
     span: Span
     full: bool
-    # Harvest's count for `span`, taken before the sync listed what changed (None: list it).
+    # Harvest's count for `span`, taken before the changes were listed (None: list it all).
     harvest_count: int | None = None
 
 
-def plan_check(
-    harvest: HarvestClient, account: AccountRecord, state: dict, *, requested_full: bool, started: datetime
-) -> DeletionCheck:
-    """Decide the check and, for a window, have Harvest count it now: before the listing of
-    updated entries, so an entry created meanwhile can never hide a deletion."""
+def history_of(account: AccountRecord) -> Span:
+    """The spent dates the account's actuals cover: all of them, or from its start date."""
+    return Span(account.actuals_start_date, None)
+
+
+def full_listing_due(account: AccountRecord, state: dict, *, requested: bool, now: datetime) -> bool:
+    """The periodic listing of all history: asked for, never done, or `full_reconcile_days` old."""
     last_full: datetime | None = state.get("last_full_reconcile_at")
-    full = (
-        requested_full
-        or last_full is None
-        or started - last_full >= timedelta(days=account.full_reconcile_days)
-    )
-    since: date | None = None if full else started.date() - timedelta(days=account.reconcile_window_days)
-    if account.actuals_start_date and (since is None or since < account.actuals_start_date):
-        since = account.actuals_start_date
-    span = Span(since, None)
+    return requested or last_full is None or now - last_full >= timedelta(days=account.full_reconcile_days)
+
+
+def plan_check(harvest: HarvestClient, span: Span, *, full: bool) -> DeletionCheck:
+    """The check of `span`; unless it lists everything, Harvest counts it now: before the
+    changes are listed, so an entry created meanwhile can never hide a deletion."""
     if full:
         return DeletionCheck(span, full=True)
     return DeletionCheck(span, full=False, harvest_count=harvest.count(ENTRIES, span.as_params()))
 
 
-def check_deletions(store: EntryStore, harvest: HarvestClient, check: DeletionCheck, stats: Counter) -> None:
-    """Remove what Harvest no longer has in the check's span, listing only where counts differ."""
+def check_deletions(store: EntryStore, harvest: HarvestClient, check: DeletionCheck, stats: Counter) -> bool:
+    """Remove what Harvest no longer has in the check's span, listing only where counts
+    differ; return whether anything differed (something had to be listed)."""
     deletions = DeletionRepository(store.entries.conn, store.entries.account_id)
     # A full check lists everything and compares nothing: it needs no counts of ours.
     ours = DayCounts(deletions.counts_by_day(check.span) if check.harvest_count is not None else ())
+    list_at_most = 2 * harvest.per_page  # a span this small is listed in at most two pages
     emptied: list[Key] = []
+    differed = False
     pending: list[tuple[Span, int | None]] = [(check.span, check.harvest_count)]
     while pending:
         span, theirs = pending.pop()
-        if theirs is not None and theirs == ours.within(span):
+        held = ours.within(span)
+        if theirs is not None and theirs == held:
             continue
-        halves = ours.halve(span) if theirs is not None and theirs > LIST_AT_MOST else None
-        if theirs is None or halves is None:
+        differed = True
+        halve = theirs is not None and worth_halving(theirs, held, list_at_most)
+        halves = ours.halve(span) if halve else None
+        if halves is None:
             deleted, keys = _list_and_remove(store, deletions, harvest, span, stats)
             stats["entries.deleted"] += deleted
             emptied.extend(keys)
@@ -87,7 +88,8 @@ def check_deletions(store: EntryStore, harvest: HarvestClient, check: DeletionCh
     stats["actuals.rebuilt"] += rebuild_actuals(
         store.entries.conn, store.entries.account_id, (), emptied=emptied
     )
-    stats["reconciled.full" if check.full else "reconciled.window"] += 1
+    stats["reconciled.full" if check.full else "reconciled.by_counts"] += 1
+    return differed
 
 
 def _list_and_remove(
@@ -96,10 +98,11 @@ def _list_and_remove(
     stats["deletions.spans_listed"] += 1
     listed: Counter = Counter()
     deletions.begin_seen()
-    with read_ahead(harvest.pages(ENTRIES, "time_entries", span.as_params()), parse_page) as listing:
-        for page in listing:
-            apply_page(store, page, listed)
-            deletions.add_seen(page.ids)
+    outcome = list_entries(store, harvest, listed, span=span, seen=deletions)
     stats["deletions.entries_listed"] += listed.pop("entries.received", 0)
     stats.update(listed)
+    if not outcome.resolved:
+        # Rows may be missing from this listing because it shifted: none of them is deleted.
+        stats["deletions.spans_not_trusted"] += 1
+        return 0, []
     return deletions.delete_missing(span)

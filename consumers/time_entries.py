@@ -2,35 +2,41 @@
 nothing doubled.
 
 Later syncs ask only for entries updated since the last completed sync (minus an overlap),
-never narrowed by spent_date, so an edit to an entry of any age is seen. Deletions, which
-Harvest never reports, are found by consumers.deletions.
+never narrowed by spent_date, so an edit to an entry of any age is seen; the cursor is
+Harvest's own time, never ours. Deletions, which Harvest never reports, are found by
+comparing counts over all history (consumers.deletions); what changed while the sync ran is
+read before it ends (consumers.settle); listings that shift under us are repaired
+(consumers.listing).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from itertools import chain
+from datetime import datetime, timedelta
 
 import structlog
 
 from consumers.backfill import PublishMany, part_commands, plan
-from consumers.deletions import check_deletions, plan_check
-from consumers.entry_apply import EntryStore, apply_page, parse_page, reapply
+from consumers.deletions import check_deletions, full_listing_due, history_of, plan_check
+from consumers.entry_apply import EntryStore, reapply
+from consumers.listing import OnPage, list_entries
 from consumers.runs import Clock, db_errors_are_transient, require_account, tracked_run, utcnow
+from consumers.settle import iso, settle, still_moving
 from domain.commands import SyncActuals
 from domain.errors import TransientError
+from domain.verify import compare, default_range
 from infra.db.accounts import AccountRecord
 from infra.db.backfills import BackfillRepository
 from infra.db.uow import UnitOfWork
-from infra.harvest.client import HarvestClient
-from infra.harvest.read_ahead import read_ahead
+from infra.harvest.client import HarvestClient, ListedPage
 
 CONSUMER = "time_entries"
 LOCK_CLASS = 2  # advisory-lock namespace: one actuals sync per account at a time
-# updated_since has second precision and looks exclusive: overlap so an edit in the cursor's
-# own second is not lost; upserts make the re-read harmless.
+# The cursor is Harvest's own time (its Date header) when the last listing of changes began;
+# updated_since compares it with updated_at stamps, which Harvest may take from another
+# clock than its web servers', at second precision. Overlap generously: upserts make the
+# re-read harmless.
 CURSOR_OVERLAP = timedelta(minutes=5)
 
 log = structlog.get_logger(__name__)
@@ -90,10 +96,13 @@ def handle_sync_actuals(
         repo = EntryStore.open(u.conn, account.id)
         harvest = harvest_for(account)
         if state.get("cursor") is None and backfill_part_entries and publish_many is not None:
-            ranges = plan(harvest, start=account.actuals_start_date, per_part=backfill_part_entries)
+            ranges, planned_at = plan(
+                harvest, start=account.actuals_start_date, per_part=backfill_part_entries
+            )
             if ranges:
                 harvest.close()
-                backfills.register(cmd.message_id, started, ranges)
+                # Harvest's time: what changes after it, the backfill's last part reads.
+                backfills.register(cmd.message_id, planned_at or started, ranges)
                 parts = part_commands(account.id, cmd.message_id, backfills.parts(cmd.message_id))
                 u.runs.set_progress(account.id, cmd.message_id, {"backfill.parts": len(parts)})
                 u.commit()
@@ -102,25 +111,44 @@ def handle_sync_actuals(
                 stats["backfill.parts"] = len(parts)
                 return stats
 
-        def report(pages: int) -> None:
-            # Its own short transaction, so `admin status` sees progress while this one runs.
-            with uow() as p:
-                # Advisory: a crash may lose it, so its commit need not wait for the disk.
-                p.conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-                p.runs.set_progress(account.id, cmd.message_id, {"pages": pages, **stats})
-                p.commit()
-
+        report = _progress_reporter(uow, account.id, cmd.message_id, stats, clock)
         try:
-            hold_facts = _sync(repo, harvest, account, state, cmd, started, stats, report)
+            hold_facts, cursor, full = _sync(repo, harvest, account, state, cmd, started, stats, report)
+            if cmd.verify:
+                stats["verify.differences"] = _verify(u, harvest, account, clock())
         finally:
             harvest.close()
         u.accounts.record_success(account.id, "actuals", started)
-        full = stats["reconciled.full"] > 0 or state.get("cursor") is None
-        u.accounts.move_cursor(account.id, "actuals", started, full_reconcile=full, hold_facts=hold_facts)
+        u.accounts.move_cursor(
+            account.id, "actuals", cursor, full_reconciled_at=started if full else None, hold_facts=hold_facts
+        )
         u.runs.finish(account.id, cmd.message_id, status="succeeded", counts=dict(stats), at=clock())
         u.commit()
     log.info("actuals_synced", account_id=account.id, **{k.replace(".", "_"): v for k, v in stats.items()})
     return stats
+
+
+def _progress_reporter(
+    uow: Callable[[], UnitOfWork], account_id: int, message_id: str, stats: Counter, clock: Clock
+) -> OnPage:
+    pages = 0
+
+    def report(page: ListedPage) -> None:
+        nonlocal pages
+        pages += 1
+        progress = {
+            **stats,
+            "pages": pages,
+            "entries": stats["entries.received"],
+            "at": clock().isoformat(),
+            **({"total_entries": page.total_entries} if page.total_entries is not None else {}),
+        }
+        # Its own short transaction, so `admin status` sees progress while the sync's runs.
+        with uow() as p:
+            p.runs.set_progress(account_id, message_id, progress, durable=False)
+            p.commit()
+
+    return report
 
 
 def _sync(
@@ -131,39 +159,54 @@ def _sync(
     cmd: SyncActuals,
     started: datetime,
     stats: Counter,
-    report: Callable[[int], None],
-) -> str:
-    """Bring the account's entries and actuals up to date; returns the hold facts it saw."""
+    report: OnPage,
+) -> tuple[str, datetime, bool]:
+    """Bring the account's entries and actuals up to date. Returns the hold facts it saw, the
+    Harvest time up to which it read every change (the next cursor), and whether it listed
+    all history."""
     # Read first: a fact that changes while this sync runs differs from it at the next one.
     hold_facts = repo.lookups.hold_facts()
+    history = history_of(account)
     cursor: datetime | None = state.get("cursor")
-    check = None
     if cursor is None:
         # First sync: all history, or from the account's start date.
-        params = {"from": account.actuals_start_date.isoformat()} if account.actuals_start_date else {}
-    else:
-        params = {"updated_since": _iso(cursor - CURSOR_OVERLAP)}
-        # Before the listing: Harvest's count must not include what the listing will store.
-        check = plan_check(harvest, account, state, requested_full=cmd.full_reconcile, started=started)
-    listings = [harvest.pages("/time_entries", "time_entries", params)]
-    if cursor is not None:
-        # A running timer's hours grow while its updated_at may not: re-read them every time
-        # (fetched while the last page of updates is stored).
-        listings.append(harvest.pages("/time_entries", "time_entries", {"is_running": "true"}))
-    with read_ahead(chain.from_iterable(listings), parse_page) as listing:
-        for pages, page in enumerate(listing, start=1):
-            apply_page(repo, page, stats)
-            report(pages)
-    # Entries held for a cause that may be fixed now, and people whose role or assignments
-    # changed, are resolved again even though Harvest did not change them.
+        first = list_entries(repo, harvest, stats, span=history, on_page=report)
+        _resolve_again(repo, state, hold_facts, stats)
+        observed = settle(repo, harvest, stats, span=history, observed=first.started_at or started)
+        return hold_facts, observed or started, True
+    full = full_listing_due(account, state, requested=cmd.full_reconcile, now=started)
+    # Before the listing: Harvest's count must not include what the listing will store.
+    check = plan_check(harvest, history, full=full)
+    updates = list_entries(
+        repo, harvest, stats, params={"updated_since": iso(cursor - CURSOR_OVERLAP)}, on_page=report
+    )
+    # A running timer's hours grow while its updated_at may not: re-read them every time.
+    list_entries(repo, harvest, stats, params={"is_running": "true"})
+    _resolve_again(repo, state, hold_facts, stats)
+    differed = check_deletions(repo, harvest, check, stats)
+    observed = updates.started_at or started
+    if full or still_moving(updates, differed):
+        observed = settle(repo, harvest, stats, span=history, observed=observed) or observed
+    # Rows of a listing of changes that kept shifting may be lost edits: read them again.
+    return hold_facts, observed if updates.resolved else cursor, full
+
+
+def _verify(u: UnitOfWork, harvest: HarvestClient, account: AccountRecord, now: datetime) -> int:
+    """The weekly check of our totals against Harvest's reports, right after the sync (under
+    its lock): a difference then is drift, not a change we have not read yet."""
+    held = u.verifications.held_range(account.id)
+    start, end = default_range(account.actuals_start_date, held, now.date())
+    compared = compare(harvest, u.verifications.our_hours(account.id), start, end)
+    u.verifications.record(
+        account.id, checked_at=now, start=start, end=end, compared=compared, source="scheduled"
+    )
+    return sum(c.differs for c in compared)
+
+
+def _resolve_again(repo: EntryStore, state: dict, hold_facts: str, stats: Counter) -> None:
+    """Entries held for a cause that may be fixed now, and people whose role or assignments
+    changed, are resolved again even though Harvest did not change them."""
     held = repo.entries.held_ids() if hold_facts != state.get("hold_facts") else []
     dirty = repo.entries.dirty_people()
     reapply(repo, held + repo.entries.ids_of_people(dirty), stats)
     repo.entries.clear_dirty(dirty)
-    if check is not None:
-        check_deletions(repo, harvest, check, stats)
-    return hold_facts
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

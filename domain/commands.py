@@ -32,15 +32,17 @@ class SyncEntities:
 @dataclass(frozen=True)
 class SyncActuals:
     """Bring an account's actuals in line with Harvest: changed entries since the last sync,
-    then deletions in the trailing window (or in all history when `full_reconcile`)."""
+    then deletions of any age (all history listed when `full_reconcile`); with `verify`,
+    then compare our totals with Harvest's own reports."""
 
     account_id: int
     requested_at: str
     full_reconcile: bool = False
+    verify: bool = False
 
     @property
     def message_id(self) -> str:
-        suffix = ":full" if self.full_reconcile else ""
+        suffix = (":full" if self.full_reconcile else "") + (":verify" if self.verify else "")
         return f"sync-actuals:{self.account_id}:{self.requested_at}{suffix}"
 
 

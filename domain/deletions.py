@@ -3,38 +3,23 @@ counts the entries of any spent-date range (`total_entries`). Where its count eq
 nothing there was deleted; where it differs, the range is halved until the part that differs
 is small enough to list.
 
-Why equal counts can be trusted: the daily sync has Harvest count the range *before* it lists
-what was updated since the last sync, and compares with our count after storing that. An
-entry created in between is then one we hold and Harvest did not count, so it adds to the
-difference a deletion makes instead of cancelling it. What can still cancel (an entry moved
-between ranges in those seconds) is found by the next day's check, and the periodic full
-listing catches anything else.
+Why equal counts can be trusted: we hold every entry Harvest has (listings that shift under
+us are repaired, consumers.listing), so ours minus Harvest's is the number of deletions and a
+difference cannot cancel out. For that the count must not include an entry we have not stored
+yet: Harvest counts *before* the changes since the last sync are listed, and an entry created
+in between is then one we hold and Harvest did not count: it adds to the difference instead
+of cancelling a deletion. What can still cancel (an entry created while its span is counted
+and listed) is found by the next sync, and the periodic full listing catches anything else.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import accumulate
 
-
-@dataclass(frozen=True)
-class Span:
-    """Spent dates from `start` to `end`, both inclusive; None leaves that side open."""
-
-    start: date | None
-    end: date | None
-
-    def as_params(self) -> dict[str, str]:
-        """Harvest's `from` / `to` filters (both inclusive) for this span."""
-        params = {}
-        if self.start is not None:
-            params["from"] = self.start.isoformat()
-        if self.end is not None:
-            params["to"] = self.end.isoformat()
-        return params
+from domain.spans import Span
 
 
 class DayCounts:
@@ -66,3 +51,14 @@ class DayCounts:
         cut = min(bisect_left(self._cumulative, half, lo + 1, hi) - 1, hi - 2)
         last_left = self._days[max(cut, lo)]
         return Span(span.start, last_left), Span(last_left + timedelta(days=1), span.end)
+
+
+def worth_halving(theirs: int, ours: int, list_at_most: int) -> bool:
+    """Whether to halve a span rather than list it: only when it is too big to list in a few
+    pages and its differences are sparse. Where there are more differences than listable
+    chunks (deletions spread over all history), most halves differ too: halving would cost
+    a count per half on top of listing nearly everything."""
+    if theirs <= list_at_most:
+        return False
+    chunks = -(-max(theirs, ours) // list_at_most)
+    return abs(ours - theirs) < chunks

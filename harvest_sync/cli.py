@@ -100,6 +100,7 @@ def _register() -> None:
     import producers.admin_planning
     import producers.admin_settings
     import producers.admin_status
+    import producers.admin_verify
     import producers.export  # noqa: F401
     from harvest_sync.demo import demo
     from producers.admin import admin

@@ -26,7 +26,7 @@ from infra.db.accounts import AccountRecord
 from infra.db.engine import make_engine
 from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient
-from infra.harvest.ratelimit import SharedRateLimit
+from infra.harvest.ratelimit import REPORTS_LIMIT, SharedRateLimit
 from infra.observability.metrics import Metrics
 
 
@@ -48,11 +48,20 @@ class App:
         if self.harvest_factory is not None:
             return self.harvest_factory(account)
         hooks = self.metrics.harvest_hooks()  # responses by status and path, rate-limit waits
-        throttle = None
+        throttle = reports_throttle = None
         if self.settings.harvest_rate_limit is not None:
             limit, window_s = self.settings.harvest_rate_limit
             throttle = SharedRateLimit(
                 self.engine, account.id, limit=limit, window_s=window_s, on_wait=hooks.shared_limit_wait
+            )
+            reports_limit, reports_window_s = REPORTS_LIMIT
+            reports_throttle = SharedRateLimit(
+                self.engine,
+                account.id,
+                limit=reports_limit,
+                window_s=reports_window_s,
+                bucket="reports",
+                on_wait=hooks.shared_limit_wait,
             )
         return HarvestClient(
             self.settings.harvest_api_url,
@@ -61,6 +70,8 @@ class App:
             user_agent=self.settings.harvest_user_agent,
             timeout_s=self.settings.harvest_timeout_s,
             throttle=throttle,
+            reports_throttle=reports_throttle,
+            per_page=self.settings.harvest_per_page,
             on_response=hooks.on_response,
             sleep=hooks.sleep,
         )

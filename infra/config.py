@@ -40,6 +40,8 @@ class Settings:
     harvest_rate_limit: tuple[int, float] | None = (100, 15.0)
     # A first sync with more entries than this is split into parts that workers share.
     backfill_part_entries: int = 50_000
+    # Entries per page asked of Harvest (its maximum and default: 2,000).
+    harvest_per_page: int = 2000
 
 
 DEFAULTS = {
@@ -143,4 +145,16 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_secret: bool 
         metrics_port=_port(env, "METRICS_PORT", 9100),
         harvest_rate_limit=rate_limit,
         backfill_part_entries=_int(env, "BACKFILL_PART_ENTRIES", 50_000),
+        harvest_per_page=_per_page(env),
     )
+
+
+def _per_page(env: Mapping[str, str]) -> int:
+    from infra.harvest.client import MAX_PER_PAGE
+
+    value = _int(env, "HARVEST_PER_PAGE", MAX_PER_PAGE, minimum=1)
+    if value > MAX_PER_PAGE:
+        raise ConfigError(
+            f"HARVEST_PER_PAGE must be at most {MAX_PER_PAGE} (Harvest answers 422), got {value}"
+        )
+    return value

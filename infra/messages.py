@@ -62,6 +62,8 @@ def decode(body: bytes) -> Command:
     kwargs = {}
     for field in dataclasses.fields(cls):
         if field.name not in payload:
+            if field.default is not dataclasses.MISSING:
+                continue  # added in a later version of the command: its default applies
             raise MalformedMessage(f"{name}: missing field {field.name!r}")
         kwargs[field.name] = _coerce(name, field.name, payload[field.name], hints[field.name])
     try:

@@ -22,15 +22,19 @@ ON_OFF = click.Choice(["on", "off"])
 @click.option("--actuals", type=ON_OFF, help="Import actuals.")
 @click.option("--timezone", help="IANA time zone in which the account's weeks end.")
 @click.option("--working-days", help="Autofill days, e.g. mon,tue,wed,thu,fri.")
-@click.option(
-    "--reconcile-window-days", type=click.IntRange(1, 3650), help="Deletions looked for this far back daily."
-)
+# Retired (migration 0008): every sync now checks all history. Kept so that a script still
+# passing it is told why, instead of "no such option".
+@click.option("--reconcile-window-days", type=int, hidden=True)
 @click.option(
     "--full-reconcile-days", type=click.IntRange(1, 365), help="Days between searches of all history."
 )
 @click.option("--start-date", type=click.DateTime(["%Y-%m-%d"]), help="Import actuals from this day on.")
 def account_set(account_key: str, **options: object) -> None:
     """Change an account's settings; prints them afterwards."""
+    if options.pop("reconcile_window_days") is not None:
+        raise click.UsageError(
+            "--reconcile-window-days is retired: every sync now looks for deletions in all history"
+        )
     values: dict[str, object] = {}
     flags = {"autofill": "autofill", "clients_projects": "import_clients_projects", "people": "import_people"}
     flags["actuals"] = "import_actuals"
@@ -50,9 +54,8 @@ def account_set(account_key: str, **options: object) -> None:
             values["working_days"] = list(parse_working_days(str(options["working_days"])))
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--working-days") from None
-    for option in ("reconcile_window_days", "full_reconcile_days"):
-        if options[option] is not None:
-            values[option] = options[option]
+    if options["full_reconcile_days"] is not None:
+        values["full_reconcile_days"] = options["full_reconcile_days"]
     if isinstance(options["start_date"], datetime):
         values["actuals_start_date"] = options["start_date"].date()
     if not values:

@@ -68,4 +68,16 @@ def describe(u: UnitOfWork, acct: AccountRecord, now: datetime) -> list[str]:
             lines.append(f"    current run: {run['status']} {json.dumps(run['progress'], sort_keys=True)}")
         if s.get("last_error"):
             lines.append(f"    last error ({_ts(s.get('last_error_at'))}): {s['last_error']}")
+    lines.extend(_verification(u, acct))
     return lines
+
+
+def _verification(u: UnitOfWork, acct: AccountRecord) -> list[str]:
+    """The last check of our totals against Harvest's reports, if any."""
+    latest = u.verifications.latest(acct.id)
+    if latest is None:
+        return []
+    found = latest["differences"]
+    verdict = "matches Harvest" if not found else f"{found} difference(s) (see: admin verify {acct.id})"
+    span = f"{latest['range_from']} .. {latest['range_to']}"
+    return [f"  {'verify':<17}      last checked {_ts(latest['checked_at'])} ({span}): {verdict}"]

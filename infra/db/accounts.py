@@ -32,7 +32,6 @@ class AccountRecord:
     status: str
     status_reason: str | None
     actuals_start_date: date | None = None
-    reconcile_window_days: int = 60
     full_reconcile_days: int = 7
     working_days: tuple[int, ...] = (1, 2, 3, 4, 5)
 
@@ -130,14 +129,15 @@ class AccountRepository:
         kind: str,
         cursor: datetime,
         *,
-        full_reconcile: bool,
+        full_reconciled_at: datetime | None,
         hold_facts: str | None = None,
     ) -> None:
-        """The next incremental sync asks for changes since `cursor`; set only on completion.
-        `hold_facts`: the digest of what holds depended on when this sync checked them."""
+        """The next incremental sync asks for changes since `cursor` (Harvest's clock); set only
+        on completion. `full_reconciled_at` (ours): when all history was last listed, if this
+        sync did. `hold_facts`: the digest of what holds depended on when this sync checked."""
         values: dict[str, object] = {"cursor": cursor, "hold_facts": hold_facts}
-        if full_reconcile:
-            values["last_full_reconcile_at"] = cursor
+        if full_reconciled_at is not None:
+            values["last_full_reconcile_at"] = full_reconciled_at
         stmt = insert(t.account_sync_state).values(account_id=account_id, kind=kind, **values)
         self.conn.execute(stmt.on_conflict_do_update(index_elements=["account_id", "kind"], set_=values))
 
@@ -162,7 +162,6 @@ def _record(row: sa.RowMapping) -> AccountRecord:
         status=row["status"],
         status_reason=row["status_reason"],
         actuals_start_date=row["actuals_start_date"],
-        reconcile_window_days=row["reconcile_window_days"],
         full_reconcile_days=row["full_reconcile_days"],
         working_days=tuple(row["working_days"]),
     )

@@ -9,7 +9,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from domain.deletions import Span
+from domain.spans import Span
 from infra.db import tables as t
 from infra.db.bulk import copy_rows, temp_table
 
@@ -33,13 +33,15 @@ class DeletionRepository:
         return {"account_id": self.account_id, "start": span.start, "end": span.end}
 
     def counts_by_day(self, span: Span) -> list[tuple[date, int]]:
-        """Entries we hold per spent date in `span`, as Harvest would count them."""
+        """Entries we hold per spent date in `span`, as Harvest would count them (kept by
+        triggers on time_entries, migration 0008: a read of one row per day)."""
         rows = self.conn.execute(
             sa.text(
-                f"""
-                SELECT t.spent_date, count(*) FROM time_entries AS t
-                WHERE t.account_id = :account_id AND {_IN_SPAN} AND {_IN_HARVEST}
-                GROUP BY t.spent_date
+                """
+                SELECT spent_date, entries FROM entry_day_counts AS t
+                WHERE t.account_id = :account_id AND entries > 0
+                  AND (CAST(:start AS date) IS NULL OR t.spent_date >= :start)
+                  AND (CAST(:end AS date) IS NULL OR t.spent_date <= :end)
                 """
             ),
             self._params(span),

@@ -79,7 +79,11 @@ class RunRepository:
             .values(status=status, counts=counts, finished_at=at, error=None)
         )
 
-    def set_progress(self, account_id: int, message_id: str, progress: dict) -> None:
+    def set_progress(self, account_id: int, message_id: str, progress: dict, *, durable: bool = True) -> None:
+        """`durable=False`: advisory progress a crash may lose, so the commit of its own
+        transaction need not wait for the disk."""
+        if not durable:
+            self.conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         self.conn.execute(
             sa.update(t.sync_runs)
             .where(t.sync_runs.c.account_id == account_id, t.sync_runs.c.message_id == message_id)

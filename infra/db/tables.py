@@ -41,10 +41,9 @@ accounts = sa.Table(
     sa.Column("timezone", sa.Text, nullable=False, server_default="UTC"),
     sa.Column("status", sa.Text, nullable=False, server_default="active"),
     sa.Column("status_reason", sa.Text),
-    # Actuals: history starts here (null: all of it); deletions are looked for this many days
-    # back every sync, and in all history every `full_reconcile_days`.
+    # Actuals: history starts here (null: all of it). Every sync compares counts over all of
+    # it; every `full_reconcile_days` it is listed in full as well, the safety net.
     sa.Column("actuals_start_date", sa.Date),
-    sa.Column("reconcile_window_days", sa.Integer, nullable=False, server_default="60"),
     sa.Column("full_reconcile_days", sa.Integer, nullable=False, server_default="7"),
     # Autofill: ISO weekdays (Monday = 1) on which a scheduled day without hours gets a zero.
     sa.Column("working_days", ARRAY(sa.SmallInteger), nullable=False, server_default="{1,2,3,4,5}"),
@@ -353,8 +352,15 @@ harvest_request_log = sa.Table(
     metadata,
     sa.Column("account_id", sa.BigInteger, nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    # Harvest limits /reports/* apart from the rest (migration 0008): one log per limit.
+    sa.Column("bucket", sa.Text, nullable=False, server_default="api"),
 )
-sa.Index("harvest_request_log_account_at", harvest_request_log.c.account_id, harvest_request_log.c.at)
+sa.Index(
+    "harvest_request_log_account_at",
+    harvest_request_log.c.account_id,
+    harvest_request_log.c.bucket,
+    harvest_request_log.c.at,
+)
 
 
 # --- split backfills (migration 0005) ----------------------------------------------------------
@@ -384,4 +390,53 @@ backfill_parts = sa.Table(
     sa.Column("worker", sa.Text),
     sa.Column("counts", JSONB, nullable=False, server_default="{}"),
     sa.PrimaryKeyConstraint("account_id", "backfill_id", "part"),
+)
+
+
+# --- exact after every sync (migration 0008) ---------------------------------------------------
+
+# Our entries per spent date, as Harvest counts them (not those kept after Harvest deleted
+# them), kept by statement triggers on time_entries: the daily deletion check compares all
+# history with Harvest's count without counting an account's entries each time.
+entry_day_counts = sa.Table(
+    "entry_day_counts",
+    metadata,
+    _account_ref(),
+    sa.Column("spent_date", sa.Date, nullable=False),
+    sa.Column("entries", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("account_id", "spent_date"),
+)
+
+# `admin verify` and the weekly check: Harvest's time reports against our stored entries.
+verification_runs = sa.Table(
+    "verification_runs",
+    metadata,
+    _account_fk(),
+    sa.Column("id", sa.BigInteger, sa.Identity(), nullable=False),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("range_from", sa.Date, nullable=False),
+    sa.Column("range_to", sa.Date, nullable=False),
+    sa.Column("differences", sa.Integer, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),  # admin | scheduled
+    sa.PrimaryKeyConstraint("account_id", "id"),
+)
+
+verification_rows = sa.Table(
+    "verification_rows",
+    metadata,
+    sa.Column("account_id", sa.BigInteger, nullable=False),
+    sa.Column("run_id", sa.BigInteger, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),  # project | person
+    sa.Column("harvest_id", sa.BigInteger, nullable=False),
+    sa.Column("name", sa.Text),  # as Harvest's report names it (untrusted text)
+    sa.Column("harvest_hours", sa.Numeric(14, 2), nullable=False),
+    sa.Column("our_hours", sa.Numeric(14, 2), nullable=False),
+    # In any piece of the range (Harvest reports at most 365 days at a time).
+    sa.Column("differs", sa.Boolean, nullable=False),
+    sa.PrimaryKeyConstraint("account_id", "run_id", "subject", "harvest_id"),
+    sa.ForeignKeyConstraint(
+        ["account_id", "run_id"],
+        ["verification_runs.account_id", "verification_runs.id"],
+        ondelete="CASCADE",
+    ),
 )

@@ -14,6 +14,7 @@ from infra.db import tables as t
 from infra.db.accounts import AccountRepository
 from infra.db.entities import EntityRepository
 from infra.db.runs import RunRepository
+from infra.db.verifications import VerificationRepository
 
 
 class UnitOfWork:
@@ -27,6 +28,7 @@ class UnitOfWork:
         self.accounts = AccountRepository(self.conn)
         self.entities = EntityRepository(self.conn)
         self.runs = RunRepository(self.conn)
+        self.verifications = VerificationRepository(self.conn)
         return self
 
     def __exit__(

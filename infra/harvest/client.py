@@ -9,7 +9,9 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from datetime import date, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import orjson
@@ -27,6 +29,24 @@ log = structlog.get_logger(__name__)
 
 MAX_PER_PAGE = 2000
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+REPORTS_PREFIX = "/reports/"
+
+
+class ListedPage(NamedTuple):
+    """One page of a list, with what the envelope and the response say about the listing."""
+
+    records: list[dict]
+    number: int  # 1 for the first page of this listing, then 2, 3, ...
+    # Harvest's count of the whole listing when it served this page: a change between two
+    # pages means the set shifted under the listing (page numbers then skip or repeat rows).
+    total_entries: int | None
+    # Harvest's clock (its Date header) when it served the page; None if it sent none.
+    served_at: datetime | None
+
+
+class _Reply(NamedTuple):
+    doc: dict
+    served_at: datetime | None
 
 
 class HarvestClient:
@@ -43,6 +63,8 @@ class HarvestClient:
         backoff_cap_s: float = 30.0,
         max_retry_after_s: float = 120.0,
         throttle: Callable[[], None] | None = None,
+        reports_throttle: Callable[[], None] | None = None,
+        per_page: int = MAX_PER_PAGE,
         on_response: Callable[[int, str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
@@ -69,6 +91,11 @@ class HarvestClient:
         self._max_retry_after_s = max_retry_after_s
         # Called before every request: a shared rate limiter plugs in here.
         self._throttle = throttle or (lambda: None)
+        # /reports/* are limited apart (100 per 15 minutes); their requests wait here instead.
+        self._reports_throttle = reports_throttle or (lambda: None)
+        if not 1 <= per_page <= MAX_PER_PAGE:
+            raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE}")
+        self.per_page = per_page
         self._on_response = on_response or (lambda status, path: None)
         self._sleep = sleep
         self.requests_made = 0
@@ -78,7 +105,7 @@ class HarvestClient:
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> dict:
         """GET one resource (e.g. /users/me, /company) and return its JSON."""
-        return self._request(self._url(path), params)
+        return self._request(self._url(path), params).doc
 
     def count(self, path: str, params: dict[str, Any] | None = None) -> int | None:
         """How many records a list would return (its `total_entries`), in one one-record
@@ -88,22 +115,44 @@ class HarvestClient:
 
     def pages(self, path: str, collection: str, params: dict[str, Any] | None = None) -> Iterator[list[dict]]:
         """Yield each page's records, following `links.next` (cursor or page based) until null."""
-        query = {"per_page": MAX_PER_PAGE, **(params or {})}
+        for page in self.listing(path, collection, params):
+            yield page.records
+
+    def listing(
+        self, path: str, collection: str, params: dict[str, Any] | None = None
+    ) -> Iterator[ListedPage]:
+        """Like pages(), with each page's number, `total_entries` and Harvest's time."""
+        query: dict[str, Any] | None = {"per_page": self.per_page, **(params or {})}
         url: str | None = self._url(path)
+        number = 0
         while url:
-            doc = self._request(url, query)
-            yield doc.get(collection) or []
+            reply = self._request(url, query)
+            number += 1
+            total = reply.doc.get("total_entries")
+            yield ListedPage(
+                reply.doc.get(collection) or [],
+                number,
+                int(total) if total is not None else None,
+                reply.served_at,
+            )
             # links.next already carries per_page, filters and the cursor: request it as given.
-            url = (doc.get("links") or {}).get("next")
+            url = (reply.doc.get("links") or {}).get("next")
             query = None
+
+    def report(self, kind: str, start: date, end: date) -> list[dict]:
+        """Every row of a time report (`/reports/time/{kind}`) for spent dates start..end
+        (at most 365 days: Harvest refuses longer timeframes)."""
+        params = {"from": start.strftime("%Y%m%d"), "to": end.strftime("%Y%m%d")}
+        return [row for page in self.pages(f"/reports/time/{kind}", "results", params) for row in page]
 
     def _url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
 
-    def _request(self, url: str, params: dict[str, Any] | None) -> dict:
+    def _request(self, url: str, params: dict[str, Any] | None) -> _Reply:
         path = urlsplit(url).path
+        throttle = self._reports_throttle if REPORTS_PREFIX in path else self._throttle
         for attempt in range(1, self._max_attempts + 1):
-            self._throttle()
+            throttle()
             try:
                 resp = self._session.get(url, params=params, timeout=self._timeout_s)
             except (requests.ConnectionError, requests.Timeout) as exc:
@@ -118,7 +167,7 @@ class HarvestClient:
             status = resp.status_code
             if status == 200:
                 # orjson parses a 2,000-entry page about four times faster than json.
-                return orjson.loads(resp.content)
+                return _Reply(orjson.loads(resp.content), _served_at(resp))
             if status in (401, 403):
                 raise HarvestAuthError(status, path)
             if status == 429:
@@ -151,6 +200,17 @@ class HarvestClient:
         delay = random.uniform(0, ceiling)
         log.info("harvest_retry", path=path, reason=reason, attempt=attempt, delay_s=round(delay, 2))
         self._sleep(delay)
+
+
+def _served_at(resp: requests.Response) -> datetime | None:
+    """Harvest's clock when it answered (HTTP Date, second precision); None if absent."""
+    raw = resp.headers.get("Date")
+    if not raw:
+        return None
+    try:
+        return parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
 
 
 def _message(resp: requests.Response) -> str:

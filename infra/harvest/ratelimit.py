@@ -15,6 +15,11 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 LOCK_CLASS = 3  # advisory-lock namespace: one account's request log at a time
+REPORTS_LOCK_CLASS = 5  # the same for its log of /reports/* requests
+BUCKET_LOCKS = {"api": LOCK_CLASS, "reports": REPORTS_LOCK_CLASS}
+# Harvest's documented limits: the API, and /reports/* apart (reference §3).
+API_LIMIT = (100, 15.0)
+REPORTS_LIMIT = (100, 900.0)
 
 
 class SharedRateLimit:
@@ -32,10 +37,13 @@ class SharedRateLimit:
         limit: int = 100,
         window_s: float = 15.0,
         margin_s: float = 1.0,
+        bucket: str = "api",
         sleep: Callable[[float], None] = time.sleep,
         on_wait: Callable[[float], None] | None = None,
     ) -> None:
         self._engine = engine
+        self._bucket = bucket
+        self._lock_class = BUCKET_LOCKS[bucket]
         self._account_id = account_id
         self._limit = limit
         self._span_s = window_s + margin_s
@@ -55,13 +63,19 @@ class SharedRateLimit:
 
     def _try_take(self) -> float:
         """Take a slot and return 0, or return the seconds until the oldest one frees."""
-        params = {"c": LOCK_CLASS, "a": self._account_id, "span": self._span_s, "limit": self._limit}
+        params = {
+            "c": self._lock_class,
+            "a": self._account_id,
+            "b": self._bucket,
+            "span": self._span_s,
+            "limit": self._limit,
+        }
         with self._engine.begin() as conn:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:c, CAST(:a AS integer))"), params)
             # The database's clock, so every pod measures the window the same way.
             conn.execute(
                 sa.text(
-                    "DELETE FROM harvest_request_log WHERE account_id = :a"
+                    "DELETE FROM harvest_request_log WHERE account_id = :a AND bucket = :b"
                     " AND at <= clock_timestamp() - make_interval(secs => :span)"
                 ),
                 params,
@@ -69,14 +83,15 @@ class SharedRateLimit:
             used, oldest_age = conn.execute(
                 sa.text(
                     "SELECT count(*), EXTRACT(EPOCH FROM clock_timestamp() - min(at))"
-                    " FROM harvest_request_log WHERE account_id = :a"
+                    " FROM harvest_request_log WHERE account_id = :a AND bucket = :b"
                 ),
                 params,
             ).one()
             if used < self._limit:
                 conn.execute(
                     sa.text(
-                        "INSERT INTO harvest_request_log (account_id, at) VALUES (:a, clock_timestamp())"
+                        "INSERT INTO harvest_request_log (account_id, bucket, at)"
+                        " VALUES (:a, :b, clock_timestamp())"
                     ),
                     params,
                 )

@@ -171,11 +171,11 @@ def test_interrupted_reconciliation_deletes_nothing(app, synced, engine, simulat
         def __init__(self, inner):
             self.inner = inner
 
-        def pages(self, path, collection, params=None):
-            if params and "from" in params:
+        def listing(self, path, collection, params=None):
+            if not {"updated_since", "is_running"} & set(params or {}):
                 yield from []
                 raise ConnectionError("Harvest went away mid-listing")
-            yield from self.inner.pages(path, collection, params)
+            yield from self.inner.listing(path, collection, params)
 
         def __getattr__(self, name):
             return getattr(self.inner, name)
@@ -193,7 +193,7 @@ def test_interrupted_reconciliation_deletes_nothing(app, synced, engine, simulat
     assert_actuals_match(engine, account_id, store.list("time_entries"))
 
 
-def test_full_reconciliation_finds_deletions_outside_the_window(app, simulator, new_account, engine):
+def test_the_next_daily_sync_finds_a_deletion_of_any_age(app, simulator, new_account, engine):
     account_id, harvest_id = new_account(people=12, projects=4, clients=2, days=200, entries_per_day=1)
     store = simulator.store(harvest_id)
     sync_entities(app, account_id)
@@ -206,10 +206,9 @@ def test_full_reconciliation_finds_deletions_outside_the_window(app, simulator, 
         and people.get(e["user"]["id"]) != "unknown"
     )
     store.delete("time_entries", old["id"])
-    window = sync_actuals(app, account_id)
-    assert window.get("entries.deleted", 0) == 0
-    full = sync_actuals(app, account_id, full=True)
-    assert full["entries.deleted"] == 1
+    # Far beyond the 60 days the daily check used to cover; no full listing.
+    daily = sync_actuals(app, account_id)
+    assert daily["entries.deleted"] == 1 and daily.get("reconciled.full", 0) == 0
     assert_actuals_match(engine, account_id, store.list("time_entries"))
 
 

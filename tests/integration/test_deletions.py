@@ -6,11 +6,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-import consumers.deletions
 from harvest_sync.cli import main
 from infra.bootstrap import bootstrap
 from infra.db import tables as t
 from tests.integration.actuals_support import countable_entry, our_id, sync_actuals
+from tests.integration.conftest import replace_settings
 from tests.integration.truth import assert_actuals_match
 
 
@@ -24,11 +24,13 @@ class RecordingHarvest:
         self.calls.append(("count", dict(params or {})))
         return self.inner.count(path, params)
 
-    def pages(self, path, collection, params=None):
+    def listing(self, path, collection, params=None):
         self.calls.append(("list", dict(params or {})))
-        yield from self.inner.pages(path, collection, params)
+        yield from self.inner.listing(path, collection, params)
         if params and "updated_since" in params and self.after_updates_listed:
-            self.after_updates_listed()
+            # Once: right after the listing of updates (a sync may list changes again later).
+            self.after_updates_listed, act = None, self.after_updates_listed
+            act()
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
@@ -51,20 +53,18 @@ def test_a_day_without_change_costs_three_requests(app, synced, engine, simulato
     stats = sync_actuals(wired, account_id)
     assert simulator.stats()["requests"] == 3
     kinds = sorted((kind, tuple(sorted(params))) for kind, params in calls)
-    assert kinds == [("count", ("from",)), ("list", ("is_running",)), ("list", ("updated_since",))]
-    assert stats["reconciled.window"] == 1 and stats.get("deletions.spans_listed", 0) == 0
+    # Harvest's count covers all history: no `from`, no `to`.
+    assert kinds == [("count", ()), ("list", ("is_running",)), ("list", ("updated_since",))]
+    assert stats["reconciled.by_counts"] == 1 and stats.get("deletions.spans_listed", 0) == 0
 
 
-def test_a_deletion_is_narrowed_down_by_counts_before_anything_is_listed(
-    app, synced, engine, simulator, monkeypatch
-):
+def test_a_deletion_is_narrowed_down_by_counts_before_anything_is_listed(app, synced, engine, simulator):
     account_id, store = synced
     window_entries = len(store.list("time_entries"))
-    # Small spans, as 2,000-entry pages make them in a real account.
-    monkeypatch.setattr(consumers.deletions, "LIST_AT_MOST", 30)
     victim = countable_entry(engine, account_id, store)
     store.delete("time_entries", victim["id"])
-    wired, calls = recording(app, engine)
+    # Pages of 15: spans of at most 30 entries are listed, as 2,000-entry pages make them 4,000.
+    wired, calls = recording(replace_settings(app, harvest_per_page=15), engine)
     stats = sync_actuals(wired, account_id)
     assert stats["entries.deleted"] == 1
     assert stats["deletions.spans_listed"] == 1

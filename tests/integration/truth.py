@@ -91,3 +91,44 @@ def assert_actuals_match(engine: sa.Engine, account_id: int, entries: list[dict]
         f"wrong={list(wrong.items())[:3]}"
     )
     assert expected, "the scenario produced no actuals at all; it tests nothing"
+
+
+def assert_entries_match(engine: sa.Engine, account_id: int, entries: list[dict]) -> None:
+    """Every entry Harvest has, stored as Harvest has it, and nothing else (what a sync keeps
+    for a sync_off project after Harvest deleted it is marked, and left out here). Also that
+    the per-day counts the deletion check reads agree with the entries."""
+    te = t.time_entries
+    with engine.connect() as conn:
+        ours = {
+            hid: (day.isoformat(), Decimal(hours), billable, user, project)
+            for hid, day, hours, billable, user, project in conn.execute(
+                sa.select(
+                    te.c.harvest_id, te.c.spent_date, te.c.hours, te.c.billable,
+                    te.c.harvest_user_id, te.c.harvest_project_id,
+                ).where(te.c.account_id == account_id, te.c.harvest_deleted_at.is_(None))
+            )
+        }  # fmt: skip
+        per_day = dict(
+            conn.execute(
+                sa.select(t.entry_day_counts.c.spent_date, t.entry_day_counts.c.entries).where(
+                    t.entry_day_counts.c.account_id == account_id, t.entry_day_counts.c.entries != 0
+                )
+            ).all()
+        )
+    theirs = {
+        e["id"]: (
+            e["spent_date"], Decimal(str(e["hours"])), e["billable"], e["user"]["id"], e["project"]["id"]
+        )
+        for e in entries
+    }  # fmt: skip
+    missing = sorted(set(theirs) - set(ours))
+    extra = sorted(set(ours) - set(theirs))
+    stale = sorted(i for i in set(ours) & set(theirs) if ours[i] != theirs[i])
+    assert not (missing or extra or stale), (
+        f"{len(missing)} missing {missing[:5]}, {len(extra)} extra {extra[:5]}, "
+        f"{len(stale)} stale {[(i, ours[i], theirs[i]) for i in stale[:3]]}"
+    )
+    counted: dict[date, int] = defaultdict(int)
+    for day, *_ in ours.values():
+        counted[date.fromisoformat(day)] += 1
+    assert per_day == dict(counted), "entry_day_counts disagrees with the stored entries"

@@ -8,7 +8,8 @@ from datetime import date, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.deletions import DayCounts, Span
+from domain.deletions import DayCounts, worth_halving
+from domain.spans import Span
 
 D0 = date(2026, 1, 1)
 
@@ -54,3 +55,12 @@ def test_within_counts_inclusive_bounds_and_open_ends():
     assert ours.within(Span(day(4), None)) == 7
     assert ours.within(Span(day(10), day(2))) == 0
     assert Span(day(1), None).as_params() == {"from": "2026-01-02"}
+
+
+def test_a_span_is_halved_only_when_its_differences_are_sparse():
+    # One deletion in 100,000 entries: halving finds it with a few counts.
+    assert worth_halving(99_999, 100_000, 4000)
+    # Deletions spread all over: nearly every half differs, so list it instead.
+    assert not worth_halving(99_500, 100_000, 4000)
+    # Small enough to list in two pages: listed.
+    assert not worth_halving(3_999, 4_000, 4000)

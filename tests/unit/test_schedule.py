@@ -58,3 +58,16 @@ def test_next_slot_is_in_the_future():
     now = datetime(2026, 11, 26, 12, tzinfo=UTC)
     nxt = next_slot(_acct(), "actuals", now)
     assert nxt is not None and now < nxt <= now + timedelta(days=1)
+
+
+def test_each_account_verifies_once_a_week_on_a_day_of_its_own():
+    start = datetime(2026, 11, 16, tzinfo=UTC)  # a Monday
+    weekdays = []
+    for account_id in range(1, 200):
+        actuals = [s for s in slots_between(_acct(account_id), start, start + timedelta(days=7))
+                   if s.kind == "actuals"]  # fmt: skip
+        verifying = [s for s in actuals if s.command.verify]
+        assert len(actuals) == 7 and len(verifying) == 1
+        assert verifying[0].command.message_id.endswith(":verify")
+        weekdays.append(verifying[0].at.isoweekday())
+    assert len(set(weekdays)) == 7  # spread over the week, not all on Monday

@@ -1,0 +1,130 @@
+"""Listing time entries so that rows shifting under the listing are not lost.
+
+Every page is applied as it arrives (read ahead in a thread). What each page said (Harvest's
+count, its time, the dates on it) is kept; afterwards, the dates of every page boundary where
+rows may have been skipped (domain.listing) are listed again, as fresh requests, for a
+bounded number of rounds. A listing that still shifts after those rounds is reported as not
+resolved: its caller must then not trust it (a sync does not move its cursor past it, a
+deletion check deletes nothing on it).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from consumers.entry_apply import EntryStore, ParsedPage, apply_page, parse_page
+from domain.listing import STAMP_PRECISION, PageMark, suspect_spans
+from domain.spans import ALL_HISTORY, Span
+from infra.harvest.client import HarvestClient, ListedPage
+from infra.harvest.read_ahead import read_ahead
+
+ENTRIES = "/time_entries"
+# Rounds of listing again the dates of boundaries that shifted. Each round lists only what
+# the round before found shifted, a day or two per boundary; a user would have to keep
+# moving rows across our boundaries for all of them to leave one unresolved.
+MAX_ROUNDS = 3
+
+
+class SeenIds(Protocol):
+    """Collects the ids a listing returned (for a deletion check)."""
+
+    def add_seen(self, harvest_ids: Iterable[int]) -> None: ...
+
+
+OnPage = Callable[[ListedPage], None]
+
+
+@dataclass(frozen=True)
+class Listed:
+    """What a listing found out about itself."""
+
+    started_at: datetime | None  # Harvest's clock when it served the first page
+    pages: int  # pages of the listing itself, not of the lists made again
+    resolved: bool  # False: rows may still be missing after MAX_ROUNDS
+
+
+@dataclass
+class _Read:
+    marks: list[PageMark] = field(default_factory=list)
+    changes: list[datetime] = field(default_factory=list)
+    started_at: datetime | None = None
+
+
+def list_entries(
+    store: EntryStore,
+    harvest: HarvestClient,
+    stats: Counter,
+    *,
+    params: dict[str, str] | None = None,
+    span: Span = ALL_HISTORY,
+    seen: SeenIds | None = None,
+    on_page: OnPage | None = None,
+) -> Listed:
+    """List the entries of `span` matching `params` (never `from`/`to`: the span gives them),
+    apply them, and list again where the listing may have skipped rows."""
+    base = dict(params or {})
+    first = _read(store, harvest, base, span, stats, seen, on_page)
+    pending = suspect_spans(first.marks, first.changes, span)
+    rounds = 0
+    while pending and rounds < MAX_ROUNDS:
+        rounds += 1
+        stats["listing.shifted_boundaries"] += len(pending)
+        found: list[Span] = []
+        for sub in pending:
+            again = _read(store, harvest, base, sub, stats, seen, None)
+            stats["listing.lists_again"] += 1
+            found += suspect_spans(again.marks, again.changes, sub)
+        pending = found
+    stats["listing.rounds"] += rounds
+    if pending:
+        stats["listing.unresolved"] += len(pending)
+    return Listed(first.started_at, len(first.marks), resolved=not pending)
+
+
+def _read(
+    store: EntryStore,
+    harvest: HarvestClient,
+    params: dict[str, str],
+    span: Span,
+    stats: Counter,
+    seen: SeenIds | None,
+    on_page: OnPage | None,
+) -> _Read:
+    read = _Read()
+    pages = harvest.listing(ENTRIES, "time_entries", {**params, **span.as_params()})
+    with read_ahead(pages, _parse) as listing:
+        for listed, parsed in listing:
+            apply_page(store, parsed, stats)
+            if seen is not None:
+                seen.add_seen(parsed.ids)
+            _remember(read, listed, parsed)
+            if on_page is not None:
+                on_page(listed)
+    return read
+
+
+def _parse(listed: ListedPage) -> tuple[ListedPage, ParsedPage]:
+    # Runs in the read-ahead thread; the raw records are not needed once parsed.
+    return listed._replace(records=[]), parse_page(listed.records)
+
+
+def _remember(read: _Read, listed: ListedPage, parsed: ParsedPage) -> None:
+    entries = list(parsed.newest.values())
+    read.marks.append(
+        PageMark(
+            listed.total_entries,
+            listed.served_at,
+            entries[0].spent_date if entries else None,
+            entries[-1].spent_date if entries else None,
+        )
+    )
+    if read.started_at is None:
+        read.started_at = listed.served_at
+    if read.started_at is not None:
+        # Only a change made after the listing began can have shifted it.
+        since = read.started_at - STAMP_PRECISION
+        read.changes.extend(e.updated_at for e in entries if e.updated_at >= since)
