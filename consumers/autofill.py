@@ -9,14 +9,12 @@ from datetime import timedelta
 import structlog
 
 from consumers.runs import Clock, db_errors_are_transient, require_account, tracked_run, utcnow
-from consumers.time_entries import LOCK_CLASS as ACTUALS_LOCK
 from consumers.time_entries import AccountBusy
 from domain.autofill import parse_week, zero_days
 from domain.commands import AutofillWeek
 from infra.db.autofill import AutofillRepository
 from infra.db.uow import UnitOfWork
 
-CONSUMER = "autofill"
 log = structlog.get_logger(__name__)
 
 
@@ -27,13 +25,12 @@ def handle_autofill_week(
     account = require_account(uow, cmd.account_id)
     stats: Counter = Counter()
     with (
-        tracked_run(uow, account_id=account.id, kind="autofill", message_id=cmd.message_id, clock=clock),
+        tracked_run(uow, account_id=account.id, kind=cmd.run_kind, message_id=cmd.message_id, clock=clock),
         uow() as u,
     ):
-        # Autofill writes actuals too: it shares the actuals sync's lock, so the two never race.
-        if not u.try_lock(ACTUALS_LOCK, account.id):
+        if not u.try_lock(cmd.route.lock, cmd.lock_key):
             raise AccountBusy(f"actuals of account {account.id} are being written elsewhere")
-        if not u.claim_message(CONSUMER, cmd.message_id):
+        if not u.claim_message(cmd.route.inbox, cmd.message_id):
             return stats
         if not (account.autofill and account.import_actuals):
             stats["skipped.autofill_off"] = 1

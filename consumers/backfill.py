@@ -34,8 +34,6 @@ from infra.db.backfills import BackfillRepository
 from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient
 
-CONSUMER = "backfill"
-PART_LOCK_CLASS = 4  # advisory-lock namespace for one part (keyed by a hash of its id)
 log = structlog.get_logger(__name__)
 
 PublishMany = Callable[[Sequence[Command]], None]
@@ -84,9 +82,9 @@ def handle_backfill_part(
     account = require_account(uow, cmd.account_id)
     stats: Counter = Counter()
     with uow() as u:
-        if not u.try_lock_key(PART_LOCK_CLASS, cmd.message_id):
+        if not u.try_lock(cmd.route.lock, cmd.lock_key):
             raise TransientError(f"part {cmd.part} of {cmd.backfill_id} is running elsewhere")
-        if not u.claim_message(CONSUMER, cmd.message_id):
+        if not u.claim_message(cmd.route.inbox, cmd.message_id):
             return stats
         backfills = BackfillRepository(u.conn, account.id)
         if not any(p["part"] == cmd.part for p in backfills.parts(cmd.backfill_id)):

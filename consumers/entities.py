@@ -26,9 +26,6 @@ from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient
 from infra.harvest.errors import HarvestAuthError
 
-CONSUMER = "entities"
-LOCK_CLASS = 1  # advisory-lock namespace: entity discovery of one account at a time
-
 log = structlog.get_logger(__name__)
 
 
@@ -46,15 +43,14 @@ def handle_sync_entities(
 ) -> Counter:
     account = require_account(uow, cmd.account_id)
     kinds = [k for k in cmd.kinds if account.imports(k)]
-    run_kind = "+".join(cmd.kinds)
     counts: Counter = Counter()
     with (
-        tracked_run(uow, account_id=account.id, kind=run_kind, message_id=cmd.message_id, clock=clock),
+        tracked_run(uow, account_id=account.id, kind=cmd.run_kind, message_id=cmd.message_id, clock=clock),
         uow() as u,
     ):
-        if not u.try_lock(LOCK_CLASS, account.id):
+        if not u.try_lock(cmd.route.lock, cmd.lock_key):
             raise AccountBusy(f"entity discovery for account {account.id} is running elsewhere")
-        if not u.claim_message(CONSUMER, cmd.message_id):
+        if not u.claim_message(cmd.route.inbox, cmd.message_id):
             log.info("duplicate_skipped", account_id=account.id)
             return counts
         harvest = harvest_for(account)

@@ -31,8 +31,6 @@ from infra.db.backfills import BackfillRepository
 from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient, ListedPage
 
-CONSUMER = "time_entries"
-LOCK_CLASS = 2  # advisory-lock namespace: one actuals sync per account at a time
 # The cursor is Harvest's own time (its Date header) when the last listing of changes began;
 # updated_since compares it with updated_at stamps, which Harvest may take from another
 # clock than its web servers', at second precision. Overlap generously: upserts make the
@@ -59,10 +57,10 @@ def handle_sync_actuals(
     account = require_account(uow, cmd.account_id)
     stats: Counter = Counter()
     with (
-        tracked_run(uow, account_id=account.id, kind="actuals", message_id=cmd.message_id, clock=clock),
+        tracked_run(uow, account_id=account.id, kind=cmd.run_kind, message_id=cmd.message_id, clock=clock),
         uow() as u,
     ):
-        if not u.try_lock(LOCK_CLASS, account.id):
+        if not u.try_lock(cmd.route.lock, cmd.lock_key):
             raise AccountBusy(f"actuals sync for account {account.id} is running elsewhere")
         backfills = BackfillRepository(u.conn, account.id)
         pending = backfills.unfinished()
@@ -83,7 +81,7 @@ def handle_sync_actuals(
             if publish_many is not None:
                 publish_many(parts)
             return stats
-        if not u.claim_message(CONSUMER, cmd.message_id):
+        if not u.claim_message(cmd.route.inbox, cmd.message_id):
             log.info("duplicate_skipped", account_id=account.id)
             return stats
         started = clock()

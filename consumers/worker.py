@@ -12,7 +12,6 @@ from infra.bootstrap import App, bootstrap
 from infra.logging import configure_logging
 from infra.observability.wiring import consumer_check, serve_observability
 
-QUEUE_NAMES = ("entities", "time_entries", "autofill")
 log = structlog.get_logger(__name__)
 
 

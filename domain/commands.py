@@ -1,19 +1,67 @@
-"""Commands: small frozen dataclasses of primitives, one handler each.
+"""Commands: small frozen dataclasses of primitives, one handler each, and where each goes.
 
 A command's message_id is deterministic, so a scheduler re-run or a publisher retry collapses
-into one effect at the consumer's inbox.
+into one effect at the consumer's inbox. Each command declares its route once: its type on the
+wire, the queue it travels on, the inbox that deduplicates it, the kind of run it is tracked
+as, and the advisory lock it holds. The message codec, the broker topology, the workers' queues,
+the admin CLI and the consumer pipeline all read it from here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
+from typing import ClassVar
 
 ENTITY_KINDS = ("clients_projects", "people")
 
 
+class Lock(IntEnum):
+    """Advisory-lock namespaces: the first key of `pg_try_advisory_xact_lock(int, int)`."""
+
+    ENTITIES = 1  # entity discovery of one account
+    ACTUALS = 2  # the actuals of one account: its sync and its autofill never overlap
+    REQUEST_LOG = 3  # one account's shared log of Harvest requests
+    BACKFILL_PART = 4  # one part of a split first sync (keyed by a hash of its message id)
+    REPORTS_LOG = 5  # one account's shared log of Harvest /reports/* requests
+
+
 @dataclass(frozen=True)
-class SyncEntities:
+class Route:
+    """Where a command goes and what the pipeline does around its handler."""
+
+    wire_type: str
+    queue: str
+    inbox: str  # processed_messages.consumer: its ids are deduplicated per inbox
+    run_kind: str | None  # the kind of sync_runs row that tracks it; None: not tracked
+    lock: Lock
+
+
+class Command:
+    """What every command has; the concrete ones are frozen dataclasses below."""
+
+    route: ClassVar[Route]
+    account_id: int
+
+    @property
+    def message_id(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def run_kind(self) -> str | None:
+        return self.route.run_kind
+
+    @property
+    def lock_key(self) -> int | str:
+        """The second key of the command's lock: its account, unless it says otherwise."""
+        return self.account_id
+
+
+@dataclass(frozen=True)
+class SyncEntities(Command):
     """Import new clients & projects and/or people of one account, create-only."""
+
+    route = Route("sync_entities", "entities", "entities", "entities", Lock.ENTITIES)
 
     account_id: int
     kinds: tuple[str, ...]
@@ -28,12 +76,20 @@ class SyncEntities:
     def message_id(self) -> str:
         return f"sync-entities:{self.account_id}:{'+'.join(self.kinds)}:{self.requested_at}"
 
+    @property
+    def run_kind(self) -> str:
+        return "+".join(self.kinds)
+
 
 @dataclass(frozen=True)
-class SyncActuals:
+class SyncActuals(Command):
     """Bring an account's actuals in line with Harvest: changed entries since the last sync,
     then deletions of any age (all history listed when `full_reconcile`); with `verify`,
     then compare our totals with Harvest's own reports."""
+
+    # Its queue and inbox keep the name time_entries: deployed brokers hold messages in that
+    # queue, and the inbox holds the ids of those already processed.
+    route = Route("sync_actuals", "time_entries", "time_entries", "actuals", Lock.ACTUALS)
 
     account_id: int
     requested_at: str
@@ -47,8 +103,11 @@ class SyncActuals:
 
 
 @dataclass(frozen=True)
-class AutofillWeek:
+class AutofillWeek(Command):
     """Write autofilled zeros for one finished week (ISO, e.g. '2026-W47') of one account."""
+
+    # Autofill writes actuals too: it holds the actuals lock, so it never races their sync.
+    route = Route("autofill_week", "autofill", "autofill", "autofill", Lock.ACTUALS)
 
     account_id: int
     week: str
@@ -65,8 +124,12 @@ class AutofillWeek:
 
 
 @dataclass(frozen=True)
-class BackfillPart:
-    """One spent-date range of an account's first actuals sync, split so workers share it."""
+class BackfillPart(Command):
+    """One spent-date range of an account's first actuals sync, split so workers share it.
+    Not a run of its own: the part that completes the backfill finishes the SyncActuals run
+    that planned it."""
+
+    route = Route("backfill_part", "time_entries", "backfill", None, Lock.BACKFILL_PART)
 
     account_id: int
     backfill_id: str  # the message id of the SyncActuals that planned the backfill
@@ -78,5 +141,12 @@ class BackfillPart:
     def message_id(self) -> str:
         return f"backfill-part:{self.account_id}:{self.backfill_id}:{self.part}"
 
+    @property
+    def lock_key(self) -> str:
+        # Parts of one account run side by side: each locks only itself.
+        return self.message_id
 
-Command = SyncEntities | SyncActuals | AutofillWeek | BackfillPart
+
+COMMANDS: tuple[type[Command], ...] = (SyncEntities, SyncActuals, AutofillWeek, BackfillPart)
+BY_WIRE_TYPE: dict[str, type[Command]] = {c.route.wire_type: c for c in COMMANDS}
+QUEUES: tuple[str, ...] = tuple(dict.fromkeys(c.route.queue for c in COMMANDS))

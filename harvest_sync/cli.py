@@ -52,12 +52,13 @@ def migrate() -> None:
 )
 def worker(queues: str, prefetch: int | None) -> None:
     """Consume commands until SIGTERM; any number of workers may run side by side."""
-    from consumers.worker import QUEUE_NAMES, run_worker
+    from consumers.worker import run_worker
+    from domain.commands import QUEUES
 
     names = [q.strip() for q in queues.split(",") if q.strip()]
-    unknown = [q for q in names if q not in QUEUE_NAMES]
+    unknown = [q for q in names if q not in QUEUES]
     if not names or unknown:
-        raise click.BadParameter(f"unknown queue(s) {unknown or names}; choose from {', '.join(QUEUE_NAMES)}")
+        raise click.BadParameter(f"unknown queue(s) {unknown or names}; choose from {', '.join(QUEUES)}")
     run_worker(names, prefetch=prefetch)
 
 

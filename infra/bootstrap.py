@@ -97,10 +97,10 @@ class App:
         """Publish one command (confirmed, mandatory, persistent); return its message id."""
         type_, body = messages.encode(cmd)
         if publisher is not None:
-            publisher.publish(messages.queue_for(cmd), body, message_id=cmd.message_id, type=type_)
+            publisher.publish(cmd.route.queue, body, message_id=cmd.message_id, type=type_)
             return cmd.message_id
         with self.publisher() as pub:
-            pub.publish(messages.queue_for(cmd), body, message_id=cmd.message_id, type=type_)
+            pub.publish(cmd.route.queue, body, message_id=cmd.message_id, type=type_)
         return cmd.message_id
 
     def publish_many(self, commands: Sequence[Command]) -> None:
@@ -110,7 +110,7 @@ class App:
         outgoing = []
         for cmd in commands:
             type_, body = messages.encode(cmd)
-            outgoing.append(OutgoingMessage(messages.queue_for(cmd), body, cmd.message_id, type_))
+            outgoing.append(OutgoingMessage(cmd.route.queue, body, cmd.message_id, type_))
         if outgoing:
             with self.publisher() as pub:
                 pub.publish_many(outgoing)
@@ -119,7 +119,7 @@ class App:
         """Decode a delivery and run its handler, timed; errors go back to the consumer runtime."""
         with self.metrics.time_handler(delivery.queue):
             cmd = messages.decode(delivery.body)
-            if messages.queue_for(cmd) != delivery.queue:
+            if cmd.route.queue != delivery.queue:
                 raise MalformedMessage(f"{type(cmd).__name__} does not belong on queue {delivery.queue!r}")
             result = self.handlers[type(cmd)](cmd)
         # Handlers return their stats; metrics read them here so handlers stay free of metrics.

@@ -8,30 +8,17 @@ import types
 import typing
 from typing import Any
 
-from domain.commands import AutofillWeek, BackfillPart, Command, SyncActuals, SyncEntities
+from domain.commands import BY_WIRE_TYPE, Command
 from domain.errors import MalformedMessage
 
 VERSION = 1
 MAX_BODY_BYTES = 64 * 1024
 
-# command type on the wire -> (class, logical queue)
-COMMANDS: dict[str, tuple[type, str]] = {
-    "sync_entities": (SyncEntities, "entities"),
-    "sync_actuals": (SyncActuals, "time_entries"),
-    "autofill_week": (AutofillWeek, "autofill"),
-    "backfill_part": (BackfillPart, "time_entries"),
-}
-TYPE_OF = {cls: name for name, (cls, _queue) in COMMANDS.items()}
-
-
-def queue_for(cmd: Command) -> str:
-    return COMMANDS[TYPE_OF[type(cmd)]][1]
-
 
 def encode(cmd: Command) -> tuple[str, bytes]:
     """Return (type, body) for a command."""
-    name = TYPE_OF[type(cmd)]
-    payload = {f.name: _plain(getattr(cmd, f.name)) for f in dataclasses.fields(cmd)}
+    name = cmd.route.wire_type
+    payload = {f.name: _plain(getattr(cmd, f.name)) for f in dataclasses.fields(cmd)}  # type: ignore[arg-type]
     body = {"v": VERSION, "type": name, "message_id": cmd.message_id, "payload": payload}
     return name, json.dumps(body, separators=(",", ":")).encode()
 
@@ -52,15 +39,15 @@ def decode(body: bytes) -> Command:
     if doc.get("v") != VERSION:
         raise MalformedMessage(f"unsupported message version {doc.get('v')!r}")
     name = doc.get("type")
-    if name not in COMMANDS:
+    if name not in BY_WIRE_TYPE:
         raise MalformedMessage(f"unknown command type {name!r}")
-    cls = COMMANDS[name][0]
+    cls = BY_WIRE_TYPE[name]
     payload = doc.get("payload")
     if not isinstance(payload, dict):
         raise MalformedMessage("payload is not a JSON object")
     hints = typing.get_type_hints(cls)
     kwargs = {}
-    for field in dataclasses.fields(cls):
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
         if field.name not in payload:
             if field.default is not dataclasses.MISSING:
                 continue  # added in a later version of the command: its default applies

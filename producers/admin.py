@@ -175,20 +175,12 @@ def _now_id() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def run_kind(cmd: Command) -> str:
-    if isinstance(cmd, SyncActuals):
-        return "actuals"
-    if isinstance(cmd, AutofillWeek):
-        return "autofill"
-    return "+".join(cmd.kinds)
-
-
 def publish_tracked(app: App, cmd: Command) -> None:
     """Record the run as queued, then publish: `--wait` and `admin status` can follow it."""
     with app.uow() as u:
         u.runs.upsert(
             account_id=cmd.account_id,
-            kind=run_kind(cmd),
+            kind=cmd.run_kind,
             message_id=cmd.message_id,
             status="queued",
             requested_at=datetime.now(UTC),

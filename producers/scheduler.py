@@ -72,7 +72,7 @@ class Scheduler:
                     type_, body = messages.encode(slot.command)
                     outgoing.append(
                         OutgoingMessage(
-                            queue=messages.queue_for(slot.command),
+                            queue=slot.command.route.queue,
                             body=body,
                             message_id=slot.command.message_id,
                             type=type_,

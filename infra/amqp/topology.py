@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from pika.adapters.blocking_connection import BlockingChannel
 
+from domain.commands import QUEUES
+
 DEFAULT_PREFIX = "harvest_sync"
-QUEUES: tuple[str, ...] = ("entities", "time_entries", "autofill")
 DEFAULT_DELIVERY_LIMIT = 5
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (5, 30, 300)
 

@@ -10,6 +10,7 @@ from types import TracebackType
 
 import sqlalchemy as sa
 
+from domain.commands import Lock
 from infra.db import tables as t
 from infra.db.accounts import AccountRepository
 from infra.db.entities import EntityRepository
@@ -43,22 +44,16 @@ class UnitOfWork:
     def commit(self) -> None:
         self._tx.commit()
 
-    def try_lock(self, lock_class: int, account_id: int) -> bool:
-        """Per-account mutual exclusion across pods, released at commit or rollback."""
-        # Two int4 keys: the class namespaces the lock, the account id (fits int4 here) picks it.
-        return bool(
-            self.conn.execute(
-                sa.text("SELECT pg_try_advisory_xact_lock(:c, :a)"), {"c": lock_class, "a": account_id}
-            ).scalar()
-        )
-
-    def try_lock_key(self, lock_class: int, key: str) -> bool:
-        """Like try_lock, for a text key (hashed; a collision only serialises two keys)."""
-        return bool(
-            self.conn.execute(
-                sa.text("SELECT pg_try_advisory_xact_lock(:c, hashtext(:k))"), {"c": lock_class, "k": key}
-            ).scalar()
-        )
+    def try_lock(self, lock: Lock, key: int | str) -> bool:
+        """Mutual exclusion across pods (of an account, or of a text key such as a backfill
+        part's id), released at commit or rollback."""
+        # Two int4 keys: the class namespaces the lock, the key picks it. Account ids fit int4
+        # here; a text key is hashed (a collision only serialises two keys).
+        if isinstance(key, str):
+            sql, params = "SELECT pg_try_advisory_xact_lock(:c, hashtext(:k))", {"c": int(lock), "k": key}
+        else:
+            sql, params = "SELECT pg_try_advisory_xact_lock(:c, :k)", {"c": int(lock), "k": key}
+        return bool(self.conn.execute(sa.text(sql), params).scalar())
 
     def claim_message(self, consumer: str, message_id: str) -> bool:
         """Inbox: False when this consumer already committed this message (a duplicate)."""

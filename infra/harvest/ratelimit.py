@@ -14,9 +14,10 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-LOCK_CLASS = 3  # advisory-lock namespace: one account's request log at a time
-REPORTS_LOCK_CLASS = 5  # the same for its log of /reports/* requests
-BUCKET_LOCKS = {"api": LOCK_CLASS, "reports": REPORTS_LOCK_CLASS}
+from domain.commands import Lock
+
+# One account's request log at a time, and apart from it its log of /reports/* requests.
+BUCKET_LOCKS = {"api": Lock.REQUEST_LOG, "reports": Lock.REPORTS_LOG}
 # Harvest's documented limits: the API, and /reports/* apart (reference §3).
 API_LIMIT = (100, 15.0)
 REPORTS_LIMIT = (100, 900.0)
@@ -64,7 +65,7 @@ class SharedRateLimit:
     def _try_take(self) -> float:
         """Take a slot and return 0, or return the seconds until the oldest one frees."""
         params = {
-            "c": self._lock_class,
+            "c": int(self._lock_class),
             "a": self._account_id,
             "b": self._bucket,
             "span": self._span_s,

@@ -20,10 +20,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from infra.messages import COMMANDS
+from domain.commands import QUEUES
 
-# The logical queues, from the command map (which pulls in no broker client).
-QUEUES = tuple(dict.fromkeys(queue for _cls, queue in COMMANDS.values()))
 # The events ConsumerRuntime reports through on_event (infra/amqp/reporting.py).
 OUTCOMES = ("acked", "retry_scheduled", "dead_lettered", "requeued", "stale_dropped")
 # Why the process waited before a Harvest request: Harvest's 429 Retry-After, or the limit

@@ -19,7 +19,7 @@ def test_round_trip_keeps_the_command_and_its_deterministic_id():
     assert type_ == "sync_entities"
     assert messages.decode(body) == cmd
     assert json.loads(body)["message_id"] == cmd.message_id == _cmd().message_id
-    assert messages.queue_for(cmd) == "entities"
+    assert cmd.route.queue == "entities"
 
 
 def _body(**overrides) -> bytes:
