@@ -15,7 +15,7 @@ import os
 import socket
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import date, datetime
 
 import structlog
@@ -23,10 +23,10 @@ import structlog
 from consumers.deletions import history_of
 from consumers.entry_apply import EntryStore
 from consumers.listing import ENTRIES, list_entries
-from consumers.runs import Clock, db_errors_are_transient, require_account, utcnow
+from consumers.pipeline import Context, Outcome
 from consumers.settle import settle
 from domain.actuals import split_history
-from domain.commands import BackfillPart, Command
+from domain.commands import BackfillPart
 from domain.errors import TransientError
 from domain.spans import Span
 from infra.db.accounts import AccountRecord
@@ -36,7 +36,7 @@ from infra.harvest.client import HarvestClient
 
 log = structlog.get_logger(__name__)
 
-PublishMany = Callable[[Sequence[Command]], None]
+HarvestFor = Callable[[AccountRecord], HarvestClient]
 
 
 class BackfillNotRecorded(TransientError):
@@ -71,44 +71,32 @@ def part_commands(account_id: int, backfill_id: str, parts: list[dict]) -> list[
     ]
 
 
-@db_errors_are_transient
-def handle_backfill_part(
-    cmd: BackfillPart,
-    *,
-    uow: Callable[[], UnitOfWork],
-    harvest_for: Callable[[AccountRecord], HarvestClient],
-    clock: Clock = utcnow,
-) -> Counter:
-    account = require_account(uow, cmd.account_id)
+def backfill_part(cmd: BackfillPart, ctx: Context, *, harvest_for: HarvestFor) -> Outcome:
+    account, u = ctx.account, ctx.u
     stats: Counter = Counter()
-    with uow() as u:
-        if not u.try_lock(cmd.route.lock, cmd.lock_key):
-            raise TransientError(f"part {cmd.part} of {cmd.backfill_id} is running elsewhere")
-        if not u.claim_message(cmd.route.inbox, cmd.message_id):
-            return stats
-        backfills = BackfillRepository(u.conn, account.id)
-        if not any(p["part"] == cmd.part for p in backfills.parts(cmd.backfill_id)):
-            raise BackfillNotRecorded(f"backfill {cmd.backfill_id} is not recorded yet")
-        repo = EntryStore.open(u.conn, account.id)
-        is_last = cmd.end == max(p["end_date"] for p in backfills.parts(cmd.backfill_id)).isoformat()
-        # The last part also takes entries dated after the plan was made.
-        span = Span(date.fromisoformat(cmd.start), None if is_last else date.fromisoformat(cmd.end))
-        harvest = harvest_for(account)
-        try:
-            list_entries(repo, harvest, stats, span=span)
-            # What shifted in the part's dates meanwhile: compare counts, list what differs.
-            settle(repo, harvest, stats, span=span, observed=None)
-            now = clock()
-            whole = backfills.finish_part(
-                cmd.backfill_id, cmd.part, worker=_worker_name(), counts=dict(stats), at=now
-            )
-            if whole is not None:
-                _finish(u, repo, harvest, account, whole, backfills.total_counts(cmd.backfill_id), now)
-        finally:
-            harvest.close()
-        u.commit()
+    backfills = BackfillRepository(u.conn, account.id)
+    if not any(p["part"] == cmd.part for p in backfills.parts(cmd.backfill_id)):
+        raise BackfillNotRecorded(f"backfill {cmd.backfill_id} is not recorded yet")
+    repo = EntryStore.open(u.conn, account.id)
+    is_last = cmd.end == max(p["end_date"] for p in backfills.parts(cmd.backfill_id)).isoformat()
+    # The last part also takes entries dated after the plan was made.
+    span = Span(date.fromisoformat(cmd.start), None if is_last else date.fromisoformat(cmd.end))
+    harvest = harvest_for(account)
+    try:
+        list_entries(repo, harvest, stats, span=span)
+        # What shifted in the part's dates meanwhile: compare counts, list what differs.
+        settle(repo, harvest, stats, span=span, observed=None)
+        now = ctx.clock()
+        whole = backfills.finish_part(
+            cmd.backfill_id, cmd.part, worker=_worker_name(), counts=dict(stats), at=now
+        )
+        if whole is not None:
+            _finish(u, repo, harvest, account, whole, backfills.total_counts(cmd.backfill_id), now)
+    finally:
+        harvest.close()
     log.info("backfill_part_done", account_id=account.id, part=cmd.part, entries=stats["entries.received"])
-    return stats
+    # Not a run of its own: the part completing the backfill finished the run that planned it.
+    return Outcome(stats, status=None)
 
 
 def _finish(

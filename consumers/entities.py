@@ -11,9 +11,8 @@ from collections.abc import Callable
 
 import structlog
 
-from consumers.runs import Clock, db_errors_are_transient, require_account, tracked_run, utcnow
+from consumers.pipeline import Context, Outcome
 from domain.commands import SyncEntities
-from domain.errors import TransientError
 from domain.model import (
     UNKNOWN_ROLE,
     client_from_harvest,
@@ -29,48 +28,29 @@ from infra.harvest.errors import HarvestAuthError
 log = structlog.get_logger(__name__)
 
 
-class AccountBusy(TransientError):
-    """Another pod holds this account's entity lock; try again shortly."""
+HarvestFor = Callable[[AccountRecord], HarvestClient]
 
 
-@db_errors_are_transient
-def handle_sync_entities(
-    cmd: SyncEntities,
-    *,
-    uow: Callable[[], UnitOfWork],
-    harvest_for: Callable[[AccountRecord], HarvestClient],
-    clock: Clock = utcnow,
-) -> Counter:
-    account = require_account(uow, cmd.account_id)
+def sync_entities(cmd: SyncEntities, ctx: Context, *, harvest_for: HarvestFor) -> Outcome:
+    account, u = ctx.account, ctx.u
     kinds = [k for k in cmd.kinds if account.imports(k)]
     counts: Counter = Counter()
-    with (
-        tracked_run(uow, account_id=account.id, kind=cmd.run_kind, message_id=cmd.message_id, clock=clock),
-        uow() as u,
-    ):
-        if not u.try_lock(cmd.route.lock, cmd.lock_key):
-            raise AccountBusy(f"entity discovery for account {account.id} is running elsewhere")
-        if not u.claim_message(cmd.route.inbox, cmd.message_id):
-            log.info("duplicate_skipped", account_id=account.id)
-            return counts
-        harvest = harvest_for(account)
-        try:
-            if "clients_projects" in kinds:
-                counts += _import_clients(u, account.id, harvest)
-                counts += _import_projects(u, account.id, harvest)
-            if "people" in kinds:
-                counts += _import_people(u, account.id, harvest)
-        finally:
-            harvest.close()
-        now = clock()
-        for kind in kinds:
-            u.accounts.record_success(account.id, kind, now)
-        for kind in set(cmd.kinds) - set(kinds):
-            counts[f"{kind}.skipped.import_off"] += 1
-        u.runs.finish(account.id, cmd.message_id, status="succeeded", counts=dict(counts), at=now)
-        u.commit()
+    harvest = harvest_for(account)
+    try:
+        if "clients_projects" in kinds:
+            counts += _import_clients(u, account.id, harvest)
+            counts += _import_projects(u, account.id, harvest)
+        if "people" in kinds:
+            counts += _import_people(u, account.id, harvest)
+    finally:
+        harvest.close()
+    now = ctx.clock()
+    for kind in kinds:
+        u.accounts.record_success(account.id, kind, now)
+    for kind in set(cmd.kinds) - set(kinds):
+        counts[f"{kind}.skipped.import_off"] += 1
     log.info("entities_synced", account_id=account.id, **{k.replace(".", "_"): v for k, v in counts.items()})
-    return counts
+    return Outcome(counts)
 
 
 def _import_clients(u: UnitOfWork, account_id: int, harvest: HarvestClient) -> Counter:

@@ -6,11 +6,9 @@ so they survive its rollback; success is written inside it, atomically with the 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import ParamSpec, TypeVar
 
 import sqlalchemy as sa
 import structlog
@@ -20,8 +18,6 @@ from infra.db.accounts import AccountRecord
 from infra.db.uow import UnitOfWork
 
 Clock = Callable[[], datetime]
-P = ParamSpec("P")
-R = TypeVar("R")
 log = structlog.get_logger(__name__)
 
 
@@ -53,17 +49,6 @@ def database_errors_are_transient() -> Iterator[None]:
         if exc.connection_invalidated:
             raise DatabaseUnavailable("database connection lost") from exc
         raise
-
-
-def db_errors_are_transient(handler: Callable[P, R]) -> Callable[P, R]:
-    """Decorate a handler so that a database outage anywhere in it is retried later."""
-
-    @functools.wraps(handler)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with database_errors_are_transient():
-            return handler(*args, **kwargs)
-
-    return wrapper
 
 
 @contextmanager

@@ -17,14 +17,13 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from consumers.backfill import PublishMany, part_commands, plan
+from consumers.backfill import part_commands, plan
 from consumers.deletions import check_deletions, full_listing_due, history_of, plan_check
 from consumers.entry_apply import EntryStore, reapply
 from consumers.listing import OnPage, list_entries
-from consumers.runs import Clock, db_errors_are_transient, require_account, tracked_run, utcnow
+from consumers.pipeline import Context, Outcome
 from consumers.settle import iso, settle, still_moving
 from domain.commands import SyncActuals
-from domain.errors import TransientError
 from domain.verify import compare, default_range
 from infra.db.accounts import AccountRecord
 from infra.db.backfills import BackfillRepository
@@ -40,111 +39,87 @@ CURSOR_OVERLAP = timedelta(minutes=5)
 log = structlog.get_logger(__name__)
 
 
-class AccountBusy(TransientError):
-    """Another pod is syncing this account's actuals; try again shortly."""
+HarvestFor = Callable[[AccountRecord], HarvestClient]
 
 
-@db_errors_are_transient
-def handle_sync_actuals(
-    cmd: SyncActuals,
-    *,
-    uow: Callable[[], UnitOfWork],
-    harvest_for: Callable[[AccountRecord], HarvestClient],
-    publish_many: PublishMany | None = None,
-    backfill_part_entries: int = 0,
-    clock: Clock = utcnow,
-) -> Counter:
-    account = require_account(uow, cmd.account_id)
+def backfill_in_progress(cmd: SyncActuals, ctx: Context) -> Outcome | None:
+    """While a first sync is being shared out, an actuals sync only makes sure its parts are
+    on their way (a crash between recording them and publishing them is healed here). Runs
+    before the inbox: the redelivered command that planned the backfill heals it too."""
+    backfills = BackfillRepository(ctx.u.conn, ctx.account.id)
+    pending = backfills.unfinished()
+    if pending is None:
+        return None
+    backfill_id = pending["backfill_id"]
+    parts = part_commands(ctx.account.id, backfill_id, backfills.parts(backfill_id, pending_only=True))
+    if cmd.message_id == backfill_id:
+        return Outcome(status=None, publish=parts)  # its run is the backfill's: still running
+    return Outcome(Counter({"backfill.parts_pending": len(parts)}), status="skipped", publish=parts)
+
+
+def sync_actuals(
+    cmd: SyncActuals, ctx: Context, *, harvest_for: HarvestFor, backfill_part_entries: int = 0
+) -> Outcome:
+    account, u = ctx.account, ctx.u
     stats: Counter = Counter()
-    with (
-        tracked_run(uow, account_id=account.id, kind=cmd.run_kind, message_id=cmd.message_id, clock=clock),
-        uow() as u,
-    ):
-        if not u.try_lock(cmd.route.lock, cmd.lock_key):
-            raise AccountBusy(f"actuals sync for account {account.id} is running elsewhere")
-        backfills = BackfillRepository(u.conn, account.id)
-        pending = backfills.unfinished()
-        if pending is not None:
-            # A first sync is still being shared out: make sure its parts are on their way.
-            parts = part_commands(
-                account.id, pending["backfill_id"], backfills.parts(pending["backfill_id"], pending_only=True)
-            )
-            if cmd.message_id != pending["backfill_id"]:
-                u.runs.finish(
-                    account.id,
-                    cmd.message_id,
-                    status="skipped",
-                    counts={"backfill.parts_pending": len(parts)},
-                    at=clock(),
-                )
-            u.commit()
-            if publish_many is not None:
-                publish_many(parts)
-            return stats
-        if not u.claim_message(cmd.route.inbox, cmd.message_id):
-            log.info("duplicate_skipped", account_id=account.id)
-            return stats
-        started = clock()
-        if not account.import_actuals:
-            stats["skipped.import_off"] = 1
-            u.runs.finish(account.id, cmd.message_id, status="skipped", counts=dict(stats), at=started)
-            u.commit()
-            return stats
-        state = u.accounts.sync_state(account.id).get("actuals") or {}
-        repo = EntryStore.open(u.conn, account.id)
-        harvest = harvest_for(account)
-        if state.get("cursor") is None and backfill_part_entries and publish_many is not None:
-            ranges, planned_at = plan(
-                harvest, start=account.actuals_start_date, per_part=backfill_part_entries
-            )
-            if ranges:
-                harvest.close()
-                # Harvest's time: what changes after it, the backfill's last part reads.
-                backfills.register(cmd.message_id, planned_at or started, ranges)
-                parts = part_commands(account.id, cmd.message_id, backfills.parts(cmd.message_id))
-                u.runs.set_progress(account.id, cmd.message_id, {"backfill.parts": len(parts)})
-                u.commit()
-                # After the commit: a crash before this publish is healed by the next sync.
-                publish_many(parts)
-                stats["backfill.parts"] = len(parts)
-                return stats
-
-        report = _progress_reporter(uow, account.id, cmd.message_id, stats, clock)
-        try:
-            hold_facts, cursor, full = _sync(repo, harvest, account, state, cmd, started, stats, report)
-            if cmd.verify:
-                stats["verify.differences"] = _verify(u, harvest, account, clock())
-        finally:
-            harvest.close()
-        u.accounts.record_success(account.id, "actuals", started)
-        u.accounts.move_cursor(
-            account.id, "actuals", cursor, full_reconciled_at=started if full else None, hold_facts=hold_facts
-        )
-        u.runs.finish(account.id, cmd.message_id, status="succeeded", counts=dict(stats), at=clock())
-        u.commit()
+    started = ctx.clock()
+    if not account.import_actuals:
+        stats["skipped.import_off"] = 1
+        return Outcome(stats, status="skipped")
+    state = u.accounts.sync_state(account.id).get("actuals") or {}
+    repo = EntryStore.open(u.conn, account.id)
+    harvest = harvest_for(account)
+    try:
+        if state.get("cursor") is None and backfill_part_entries:
+            planned = _plan_backfill(cmd, ctx, harvest, backfill_part_entries, started)
+            if planned is not None:
+                return planned
+        report = _progress_reporter(ctx, stats)
+        hold_facts, cursor, full = _sync(repo, harvest, account, state, cmd, started, stats, report)
+        if cmd.verify:
+            stats["verify.differences"] = _verify(u, harvest, account, ctx.clock())
+    finally:
+        harvest.close()
+    u.accounts.record_success(account.id, "actuals", started)
+    u.accounts.move_cursor(
+        account.id, "actuals", cursor, full_reconciled_at=started if full else None, hold_facts=hold_facts
+    )
     log.info("actuals_synced", account_id=account.id, **{k.replace(".", "_"): v for k, v in stats.items()})
-    return stats
+    return Outcome(stats)
 
 
-def _progress_reporter(
-    uow: Callable[[], UnitOfWork], account_id: int, message_id: str, stats: Counter, clock: Clock
-) -> OnPage:
+def _plan_backfill(
+    cmd: SyncActuals, ctx: Context, harvest: HarvestClient, per_part: int, started: datetime
+) -> Outcome | None:
+    """A first sync too large for one worker: record its parts, to be published once this
+    transaction commits; None when one worker should just do it."""
+    ranges, planned_at = plan(harvest, start=ctx.account.actuals_start_date, per_part=per_part)
+    if not ranges:
+        return None
+    backfills = BackfillRepository(ctx.u.conn, ctx.account.id)
+    # Harvest's time: what changes after it, the backfill's last part reads.
+    backfills.register(cmd.message_id, planned_at or started, ranges)
+    parts = part_commands(ctx.account.id, cmd.message_id, backfills.parts(cmd.message_id))
+    ctx.u.runs.set_progress(ctx.account.id, cmd.message_id, {"backfill.parts": len(parts)})
+    # The run stays running: the part that completes the backfill finishes it.
+    return Outcome(Counter({"backfill.parts": len(parts)}), status=None, publish=parts)
+
+
+def _progress_reporter(ctx: Context, stats: Counter) -> OnPage:
     pages = 0
 
     def report(page: ListedPage) -> None:
         nonlocal pages
         pages += 1
-        progress = {
-            **stats,
-            "pages": pages,
-            "entries": stats["entries.received"],
-            "at": clock().isoformat(),
-            **({"total_entries": page.total_entries} if page.total_entries is not None else {}),
-        }
-        # Its own short transaction, so `admin status` sees progress while the sync's runs.
-        with uow() as p:
-            p.runs.set_progress(account_id, message_id, progress, durable=False)
-            p.commit()
+        ctx.progress(
+            {
+                **stats,
+                "pages": pages,
+                "entries": stats["entries.received"],
+                "at": ctx.clock().isoformat(),
+                **({"total_entries": page.total_entries} if page.total_entries is not None else {}),
+            }
+        )
 
     return report
 

@@ -12,11 +12,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from consumers.autofill import handle_autofill_week
-from consumers.backfill import handle_backfill_part
-from consumers.entities import handle_sync_entities
+from consumers.autofill import autofill_week
+from consumers.backfill import backfill_part
+from consumers.entities import sync_entities
+from consumers.pipeline import Pipeline, Step
 from consumers.runs import Clock, utcnow
-from consumers.time_entries import handle_sync_actuals
+from consumers.time_entries import backfill_in_progress, sync_actuals
 from domain.commands import AutofillWeek, BackfillPart, Command, SyncActuals, SyncEntities
 from domain.errors import AccountNeedsAttention, MalformedMessage
 from infra import messages
@@ -141,17 +142,23 @@ def bootstrap(
         clock=clock,
         harvest_factory=harvest_factory,
     )
-    app.handlers = {
-        SyncEntities: partial(handle_sync_entities, uow=app.uow, harvest_for=app.harvest_for, clock=clock),
-        SyncActuals: partial(
-            handle_sync_actuals,
-            uow=app.uow,
-            harvest_for=app.harvest_for,
-            publish_many=app.publish_many,
-            backfill_part_entries=settings.backfill_part_entries,
-            clock=clock,
-        ),
-        BackfillPart: partial(handle_backfill_part, uow=app.uow, harvest_for=app.harvest_for, clock=clock),
-        AutofillWeek: partial(handle_autofill_week, uow=app.uow, clock=clock),
-    }
+    pipeline = Pipeline(
+        uow=app.uow,
+        steps={
+            SyncEntities: Step(partial(sync_entities, harvest_for=app.harvest_for)),
+            SyncActuals: Step(
+                partial(
+                    sync_actuals,
+                    harvest_for=app.harvest_for,
+                    backfill_part_entries=settings.backfill_part_entries,
+                ),
+                guard=backfill_in_progress,
+            ),
+            BackfillPart: Step(partial(backfill_part, harvest_for=app.harvest_for)),
+            AutofillWeek: Step(autofill_week),
+        },
+        publish_many=app.publish_many,
+        clock=clock,
+    )
+    app.handlers = dict.fromkeys(pipeline.steps, pipeline)
     return app

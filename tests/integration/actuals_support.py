@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from domain.commands import SyncActuals, SyncEntities
-from infra.bootstrap import App
+from domain.commands import BackfillPart, SyncActuals, SyncEntities
+from infra.bootstrap import App, bootstrap
 from infra.db import tables as t
 
 ALL_ENTITIES = ("clients_projects", "people")
@@ -25,6 +26,16 @@ def sync_entities(app: App, account_id: int) -> dict:
 
 def sync_actuals(app: App, account_id: int, *, full: bool = False) -> dict:
     return dict(app.handlers[SyncActuals](SyncActuals(account_id, _requested_at(), full)))
+
+
+def plan_first_sync_in_parts(app: App, account_id: int, part_entries: int) -> list[BackfillPart]:
+    """A first sync split into parts of about `part_entries`: the parts it would publish, to be
+    handled in process (app.handlers[BackfillPart])."""
+    parts: list[BackfillPart] = []
+    split = replace(app.settings, backfill_part_entries=part_entries)
+    planner = replace(bootstrap(split, engine=app.engine).handlers[SyncActuals], publish_many=parts.extend)
+    planner(SyncActuals(account_id, _requested_at()))
+    return parts
 
 
 def our_id(engine: sa.Engine, account_id: int, entity_type: str, harvest_id: int) -> int:

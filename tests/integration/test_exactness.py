@@ -9,10 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from consumers.time_entries import handle_sync_actuals
-from domain.commands import BackfillPart, SyncActuals
+from domain.commands import BackfillPart
 from infra.db import tables as t
-from tests.integration.actuals_support import sync_actuals, sync_entities
+from tests.integration.actuals_support import plan_first_sync_in_parts, sync_actuals, sync_entities
 from tests.integration.conftest import replace_settings
 from tests.integration.truth import assert_actuals_match, assert_entries_match
 
@@ -145,14 +144,7 @@ def test_no_edit_is_lost_when_our_clock_is_not_harvests(agency, simulator, engin
 
 def test_every_backfill_part_survives_rows_shifting_under_it(agency, simulator, engine):
     account_id, harvest_id, store, small = agency
-    parts: list[BackfillPart] = []
-    handle_sync_actuals(
-        SyncActuals(account_id, "2026-12-01T00:00:00Z"),
-        uow=small.uow,
-        harvest_for=small.harvest_for,
-        publish_many=parts.extend,
-        backfill_part_entries=len(store.list("time_entries")) // 3,
-    )
+    parts = plan_first_sync_in_parts(small, account_id, len(store.list("time_entries")) // 3)
     assert len(parts) >= 3
     last = max(p.end for p in parts)
     for part in parts:

@@ -10,10 +10,9 @@ from datetime import date, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumers.time_entries import handle_sync_actuals
-from domain.commands import BackfillPart, SyncActuals
+from domain.commands import BackfillPart
 from simulator.store import AccountStore
-from tests.integration.actuals_support import sync_actuals, sync_entities
+from tests.integration.actuals_support import plan_first_sync_in_parts, sync_actuals, sync_entities
 from tests.integration.conftest import replace_settings
 from tests.integration.truth import assert_actuals_match, assert_entries_match
 
@@ -106,13 +105,5 @@ def _first_sync(app, account_id: int, store: AccountStore, split: bool) -> None:
     if not split:
         sync_actuals(app, account_id)
         return
-    parts: list[BackfillPart] = []
-    handle_sync_actuals(
-        SyncActuals(account_id, "2026-12-01T00:00:00Z"),
-        uow=app.uow,
-        harvest_for=app.harvest_for,
-        publish_many=parts.extend,
-        backfill_part_entries=max(10, len(store.list("time_entries")) // 3),
-    )
-    for part in parts:
+    for part in plan_first_sync_in_parts(app, account_id, max(10, len(store.list("time_entries")) // 3)):
         app.handlers[BackfillPart](part)

@@ -1,0 +1,123 @@
+"""The steps every handler shares, once: require the account, track the run, take the lock, claim
+the inbox, map database errors to transient ones, finish the run and commit, then publish what
+the handler asked to. A handler is only its body: the business rule, given the command, a
+Context and what else it needs as arguments, returning an Outcome.
+
+The run's 'running' mark and any failure commit on their own (consumers.runs), so they survive
+the handler's rollback; its success is written in the handler's transaction, with its effects.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+
+import structlog
+
+from consumers.runs import Clock, database_errors_are_transient, require_account, tracked_run, utcnow
+from domain.commands import Command
+from domain.errors import TransientError
+from infra.db.accounts import AccountRecord
+from infra.db.uow import UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+PublishMany = Callable[[Sequence[Command]], None]
+
+
+class AccountBusy(TransientError):
+    """Another pod holds the lock this command needs (an account's entities or actuals, a
+    backfill part); try again shortly."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a handler did: its counts; the status to finish its run with (None: leave the run
+    as it is, e.g. a backfill whose parts finish it); commands to publish once committed."""
+
+    stats: Counter = field(default_factory=Counter)
+    status: str | None = "succeeded"
+    publish: Sequence[Command] = ()
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every handler is given: the account, its unit of work, the clock, and a way to
+    show progress while it works (in a short transaction of its own, seen at once)."""
+
+    account: AccountRecord
+    u: UnitOfWork
+    clock: Clock
+    progress: Callable[[dict], None]
+
+
+Body = Callable[..., Outcome]
+# Runs under the lock, before the inbox: may settle the command by itself (Outcome), or not.
+Guard = Callable[..., Outcome | None]
+
+
+@dataclass(frozen=True)
+class Step:
+    body: Body
+    guard: Guard | None = None
+
+
+@dataclass
+class Pipeline:
+    """Runs each command through its step. Callable with a command; returns its counts."""
+
+    uow: Callable[[], UnitOfWork]
+    steps: dict[type[Command], Step]
+    publish_many: PublishMany | None = None
+    clock: Clock = utcnow
+
+    def __call__(self, cmd: Command) -> Counter:
+        step = self.steps[type(cmd)]
+        with database_errors_are_transient():
+            account = require_account(self.uow, cmd.account_id)
+            with self._tracked(cmd), self.uow() as u:
+                outcome = self._run(cmd, step, Context(account, u, self.clock, self._progress(cmd)))
+                if outcome.status is not None and cmd.run_kind is not None:
+                    counts = dict(outcome.stats)
+                    u.runs.finish(
+                        account.id, cmd.message_id, status=outcome.status, counts=counts, at=self.clock()
+                    )
+                u.commit()
+        # After the commit: a crash before this publish is healed by the next command's guard.
+        if outcome.publish and self.publish_many is not None:
+            self.publish_many(outcome.publish)
+        return outcome.stats
+
+    def _run(self, cmd: Command, step: Step, ctx: Context) -> Outcome:
+        if not ctx.u.try_lock(cmd.route.lock, cmd.lock_key):
+            raise AccountBusy(
+                f"{type(cmd).__name__} for account {cmd.account_id}: its {cmd.route.lock.name.lower()}"
+                " lock is held elsewhere"
+            )
+        if step.guard is not None and (settled := step.guard(cmd, ctx)) is not None:
+            return settled
+        if not ctx.u.claim_message(cmd.route.inbox, cmd.message_id):
+            log.info("duplicate_skipped", account_id=cmd.account_id, message_id=cmd.message_id)
+            return Outcome(status=None)
+        return step.body(cmd, ctx)
+
+    def _tracked(self, cmd: Command) -> AbstractContextManager[None]:
+        if cmd.run_kind is None:
+            return nullcontext()
+        return tracked_run(
+            self.uow,
+            account_id=cmd.account_id,
+            kind=cmd.run_kind,
+            message_id=cmd.message_id,
+            clock=self.clock,
+        )
+
+    def _progress(self, cmd: Command) -> Callable[[dict], None]:
+        def show(progress: dict) -> None:
+            with self.uow() as p:
+                p.runs.set_progress(cmd.account_id, cmd.message_id, progress, durable=False)
+                p.commit()
+
+        return show
