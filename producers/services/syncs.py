@@ -1,0 +1,108 @@
+"""Sync commands by hand: which commands a request means, publishing them as tracked runs,
+and running them one after another (entities before the actuals that need them)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import structlog
+
+from domain.autofill import last_finished_week, week_label
+from domain.commands import AutofillWeek, Command, SyncActuals, SyncEntities
+from infra.bootstrap import App
+from infra.db.accounts import AccountRecord
+
+log = structlog.get_logger(__name__)
+
+WHAT_KINDS = {
+    "clients-projects": ("clients_projects",),
+    "people": ("people",),
+    "actuals": ("actuals",),
+    "autofill": ("autofill",),
+    "all": ("clients_projects", "people", "actuals"),
+}
+FINAL_STATUSES = ("succeeded", "failed", "skipped")
+ACTIVE_STATUSES = ("queued", "running", "retrying")
+POLL_S = 0.25
+
+
+def now_id() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def sync_commands(
+    account: AccountRecord, what: str, *, full: bool = False, week: str | None = None
+) -> list[Command]:
+    """The commands `what` (a WHAT_KINDS key) stands for, entities first."""
+    kinds = WHAT_KINDS[what]
+    commands: list[Command] = []
+    entity_kinds = tuple(k for k in kinds if k in ("clients_projects", "people"))
+    if entity_kinds:
+        commands.append(SyncEntities(account_id=account.id, kinds=entity_kinds, requested_at=now_id()))
+    if "actuals" in kinds:
+        commands.append(SyncActuals(account_id=account.id, requested_at=now_id(), full_reconcile=full))
+    if "autofill" in kinds:
+        week = week or week_label(last_finished_week(datetime.now(UTC), account.timezone))
+        commands.append(AutofillWeek(account_id=account.id, week=week, requested_at=now_id()))
+    return commands
+
+
+def enabled_commands(account: AccountRecord) -> list[Command]:
+    """What "Save and run" starts: the imports the account has on, entities first."""
+    kinds = tuple(k for k in ("clients_projects", "people") if account.imports(k))
+    commands: list[Command] = []
+    if kinds:
+        commands.append(SyncEntities(account_id=account.id, kinds=kinds, requested_at=now_id()))
+    if account.imports("actuals"):
+        commands.append(SyncActuals(account_id=account.id, requested_at=now_id()))
+    return commands
+
+
+def run_kind(cmd: Command) -> str:
+    if isinstance(cmd, SyncActuals):
+        return "actuals"
+    if isinstance(cmd, AutofillWeek):
+        return "autofill"
+    return "+".join(cmd.kinds)
+
+
+def publish_tracked(app: App, cmd: Command) -> None:
+    """Record the run as queued, then publish: `--wait`, `admin status` and the console follow it."""
+    with app.uow() as u:
+        u.runs.upsert(
+            account_id=cmd.account_id,
+            kind=run_kind(cmd),
+            message_id=cmd.message_id,
+            status="queued",
+            requested_at=datetime.now(UTC),
+        )
+        u.commit()
+    app.publish(cmd)
+
+
+def publish_in_order(app: App, commands: list[Command], *, timeout_s: float = 1800) -> None:
+    """Publish each command once the run before it has succeeded: actuals find the people
+    just imported. Stops at a run that failed or did not end in time (the schedule retries)."""
+    for i, cmd in enumerate(commands):
+        publish_tracked(app, cmd)
+        if i == len(commands) - 1:
+            return
+        status = final_status(app, cmd.account_id, cmd.message_id, timeout_s)
+        if status not in ("succeeded", "skipped"):
+            log.warning(
+                "runs_in_order_stopped", account_id=cmd.account_id, after=run_kind(cmd), status=status
+            )
+            return
+
+
+def final_status(app: App, account_id: int, message_id: str, timeout_s: float) -> str | None:
+    """The run's status once final, or its last status when the deadline passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with app.uow() as u:
+            run = u.runs.get(account_id, message_id)
+        status = run["status"] if run else None
+        if status in FINAL_STATUSES or time.monotonic() > deadline:
+            return status
+        time.sleep(POLL_S)
