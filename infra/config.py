@@ -144,3 +144,21 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_secret: bool 
         harvest_rate_limit=rate_limit,
         backfill_part_entries=_int(env, "BACKFILL_PART_ENTRIES", 50_000),
     )
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """`harvest-sync console`: how long a sign-in lasts, and whether cookies need HTTPS."""
+
+    session_hours: int = 8
+    # Set behind HTTPS (a TLS-terminating ingress): the browser then sends the cookie only there.
+    secure_cookies: bool = False
+
+
+def load_console_settings(env: Mapping[str, str] | None = None) -> ConsoleSettings:
+    env = os.environ if env is None else env
+    hours = _int(env, "CONSOLE_SESSION_HOURS", 8, minimum=1)
+    if hours > 24 * 7:
+        raise ConfigError(f"CONSOLE_SESSION_HOURS must be at most 168 (a week), got {hours}")
+    secure = _choice(env, "CONSOLE_SECURE_COOKIES", "false", ("true", "false")) == "true"
+    return ConsoleSettings(session_hours=hours, secure_cookies=secure)

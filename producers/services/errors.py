@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import pika.exceptions
+
+# What a broker that is down or refuses raises: reported as a ServiceError, never a traceback.
+BROKER_ERRORS = (pika.exceptions.AMQPError, OSError)
+
 
 class ServiceError(ValueError):
     """The action was refused; the message says why in one line."""

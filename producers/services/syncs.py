@@ -4,7 +4,10 @@ and running them one after another (entities before the actuals that need them).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import structlog
 
@@ -12,6 +15,7 @@ from domain.autofill import last_finished_week, week_label
 from domain.commands import AutofillWeek, Command, SyncActuals, SyncEntities
 from infra.bootstrap import App
 from infra.db.accounts import AccountRecord
+from producers.services.errors import BROKER_ERRORS, ServiceError
 
 log = structlog.get_logger(__name__)
 
@@ -81,19 +85,70 @@ def publish_tracked(app: App, cmd: Command) -> None:
     app.publish(cmd)
 
 
-def publish_in_order(app: App, commands: list[Command], *, timeout_s: float = 1800) -> None:
-    """Publish each command once the run before it has succeeded: actuals find the people
-    just imported. Stops at a run that failed or did not end in time (the schedule retries)."""
-    for i, cmd in enumerate(commands):
-        publish_tracked(app, cmd)
-        if i == len(commands) - 1:
-            return
-        status = final_status(app, cmd.account_id, cmd.message_id, timeout_s)
+def publish_all(app: App, commands: list[Command]) -> None:
+    """Publish each as a tracked run; a broker that refuses is one line, not a traceback."""
+    with _broker_refusals():
+        for cmd in commands:
+            publish_tracked(app, cmd)
+
+
+def queue_in_order(app: App, commands: list[Command]) -> None:
+    """Show every run as queued, publish the first; `continue_in_order` publishes the rest,
+    each once the one before it has succeeded, so actuals find the people just imported."""
+    with app.uow() as u:
+        for cmd in commands:
+            u.runs.upsert(
+                account_id=cmd.account_id,
+                kind=run_kind(cmd),
+                message_id=cmd.message_id,
+                status="queued",
+                requested_at=datetime.now(UTC),
+            )
+        u.commit()
+    with _broker_refusals():
+        app.publish(commands[0])
+
+
+def continue_in_order(app: App, commands: list[Command], timeout_s: float = 1800) -> None:
+    """After queue_in_order. A run that fails or does not end in time leaves the ones after it
+    skipped, with the reason (the daily schedule runs them later)."""
+    for before, cmd in pairwise(commands):
+        status = final_status(app, before.account_id, before.message_id, timeout_s)
         if status not in ("succeeded", "skipped"):
-            log.warning(
-                "runs_in_order_stopped", account_id=cmd.account_id, after=run_kind(cmd), status=status
+            _skip(app, commands[commands.index(cmd) :], f"not run: the {run_kind(before)} run is {status}")
+            return
+        try:
+            app.publish(cmd)
+        except BROKER_ERRORS as exc:
+            _skip(
+                app, commands[commands.index(cmd) :], f"not run: RabbitMQ refused it ({type(exc).__name__})"
             )
             return
+
+
+def _skip(app: App, commands: list[Command], reason: str) -> None:
+    with app.uow() as u:
+        for cmd in commands:
+            u.runs.upsert(
+                account_id=cmd.account_id,
+                kind=run_kind(cmd),
+                message_id=cmd.message_id,
+                status="skipped",
+                error=reason,
+                finished_at=datetime.now(UTC),
+            )
+        u.commit()
+    log.warning("runs_in_order_stopped", account_id=commands[0].account_id, reason=reason)
+
+
+@contextmanager
+def _broker_refusals() -> Iterator[None]:
+    try:
+        yield
+    except BROKER_ERRORS as exc:
+        raise ServiceError(
+            f"RabbitMQ did not take the command ({type(exc).__name__}): is it running?"
+        ) from None
 
 
 def final_status(app: App, account_id: int, message_id: str, timeout_s: float) -> str | None:
