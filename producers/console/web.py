@@ -124,7 +124,7 @@ def hours(minutes: int | float | None) -> str:
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
-    seconds = int(seconds)
+    seconds = round(seconds)
     if seconds < 90:
         return f"{seconds} s"
     if seconds < 5400:

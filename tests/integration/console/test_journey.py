@@ -42,7 +42,14 @@ def _last_success(page, kind):
 
 def test_from_an_empty_database_to_actuals(console, simulator, tab, run_worker):
     store = simulator.add_account(
-        account_id=HARVEST_ID, token=TOKEN, seed=7, people=12, projects=8, clients=4, days=10, entries_per_day=2
+        account_id=HARVEST_ID,
+        token=TOKEN,
+        seed=7,
+        people=12,
+        projects=8,
+        clients=4,
+        days=10,
+        entries_per_day=2,
     )
     run_worker(("entities", "time_entries"), the_app=console.core)
     engine = console.core.engine
@@ -131,7 +138,9 @@ def test_from_an_empty_database_to_actuals(console, simulator, tab, run_worker):
         row.locator("input[name=role]").fill("Designer")
         row.get_by_role("button", name="Set role").click()
         expect(page.get_by_role("status").first).to_contain_text("now has the role Designer")
-    expect(page.get_by_text(f"Every role is set. The {held} held entries import at the next actuals sync")).to_be_visible()
+    expect(
+        page.get_by_text(f"Every role is set. The {held} held entries import at the next actuals sync")
+    ).to_be_visible()
     check_page(t1, "unknown-roles-fixed")
 
     # The next actuals sync imports them: they leave the ledger.
@@ -152,7 +161,10 @@ def test_from_an_empty_database_to_actuals(console, simulator, tab, run_worker):
     twin = store.create("clients", {"name": "Twin Co in Harvest"})
     with engine.connect() as conn:
         ours, other = conn.execute(
-            sa.select(t.clients.c.id).where(t.clients.c.account_id == account_id).order_by(t.clients.c.id).limit(2)
+            sa.select(t.clients.c.id)
+            .where(t.clients.c.account_id == account_id)
+            .order_by(t.clients.c.id)
+            .limit(2)
         ).scalars()
     t1.go(base + "/references")
     page.select_option("#entity", f"client:{ours}")
