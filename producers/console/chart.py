@@ -84,5 +84,6 @@ def weekly_chart(weeks: list[Week]) -> Chart:
 
 
 def _tick_values(top: int) -> list[int]:
-    step = max(1, top // 4)
+    """Four or five even steps up to `top` (a 1, 2 or 5 times a power of ten)."""
+    step = next((top // n for n in (4, 5, 2) if top % n == 0 and top // n >= 1), 1)
     return list(range(0, top + 1, step))

@@ -18,8 +18,9 @@ OVERFLOWS = """() => {
   if (root.scrollWidth > root.clientWidth + 1) {
     problems.push(`the page is ${root.scrollWidth}px wide in a ${root.clientWidth}px window`);
   }
-  const name = (el) => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "")
-    + (typeof el.className === "string" && el.className.trim() ? "." + el.className.trim().split(/\\s+/).join(".") : "");
+  const classes = (el) => typeof el.className === "string" ? el.className.trim().split(/\\s+/) : [];
+  const name = (el) => [el.tagName.toLowerCase() + (el.id ? "#" + el.id : ""), ...classes(el)]
+    .filter(Boolean).join(".");
   for (const el of document.body.querySelectorAll("*")) {
     if (el instanceof SVGElement && el.tagName.toLowerCase() !== "svg") continue;
     const style = getComputedStyle(el);
@@ -30,7 +31,8 @@ OVERFLOWS = """() => {
     if (el.closest(".visually-hidden") !== null) continue;
     const box = el.getBoundingClientRect();
     if (box.width > 0 && (box.right > root.clientWidth + 1 || box.left < -1)) {
-      problems.push(`${name(el)} sticks out of the window (${Math.round(box.left)} to ${Math.round(box.right)})`);
+      const span = `${Math.round(box.left)} to ${Math.round(box.right)}`;
+      problems.push(`${name(el)} sticks out of the window (${span})`);
     }
     if (style.display !== "inline" && style.overflowX === "visible" && el.scrollWidth > el.clientWidth + 1) {
       problems.push(`${name(el)} holds ${el.scrollWidth}px in ${el.clientWidth}px`);
