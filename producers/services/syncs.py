@@ -73,15 +73,7 @@ def run_kind(cmd: Command) -> str:
 
 def publish_tracked(app: App, cmd: Command) -> None:
     """Record the run as queued, then publish: `--wait`, `admin status` and the console follow it."""
-    with app.uow() as u:
-        u.runs.upsert(
-            account_id=cmd.account_id,
-            kind=run_kind(cmd),
-            message_id=cmd.message_id,
-            status="queued",
-            requested_at=datetime.now(UTC),
-        )
-        u.commit()
+    _record(app, [cmd], status="queued", requested_at=datetime.now(UTC))
     app.publish(cmd)
 
 
@@ -95,16 +87,7 @@ def publish_all(app: App, commands: list[Command]) -> None:
 def queue_in_order(app: App, commands: list[Command]) -> None:
     """Show every run as queued, publish the first; `continue_in_order` publishes the rest,
     each once the one before it has succeeded, so actuals find the people just imported."""
-    with app.uow() as u:
-        for cmd in commands:
-            u.runs.upsert(
-                account_id=cmd.account_id,
-                kind=run_kind(cmd),
-                message_id=cmd.message_id,
-                status="queued",
-                requested_at=datetime.now(UTC),
-            )
-        u.commit()
+    _record(app, commands, status="queued", requested_at=datetime.now(UTC))
     with _broker_refusals():
         app.publish(commands[0])
 
@@ -126,18 +109,16 @@ def continue_in_order(app: App, commands: list[Command], timeout_s: float = 1800
             return
 
 
-def _skip(app: App, commands: list[Command], reason: str) -> None:
+def _record(app: App, commands: list[Command], **values: object) -> None:
+    """Each command's run, as `values` say (status, times, error), in one transaction."""
     with app.uow() as u:
         for cmd in commands:
-            u.runs.upsert(
-                account_id=cmd.account_id,
-                kind=run_kind(cmd),
-                message_id=cmd.message_id,
-                status="skipped",
-                error=reason,
-                finished_at=datetime.now(UTC),
-            )
+            u.runs.upsert(account_id=cmd.account_id, kind=run_kind(cmd), message_id=cmd.message_id, **values)
         u.commit()
+
+
+def _skip(app: App, commands: list[Command], reason: str) -> None:
+    _record(app, commands, status="skipped", error=reason, finished_at=datetime.now(UTC))
     log.warning("runs_in_order_stopped", account_id=commands[0].account_id, reason=reason)
 
 

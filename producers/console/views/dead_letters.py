@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
@@ -9,6 +11,7 @@ from starlette.responses import Response
 from infra.amqp import QUEUES
 from producers.console.web import action, broker, done, field, page, render
 from producers.services import dead_letters
+from producers.services.dead_letters import Broker
 from producers.services.errors import BROKER_ERRORS
 
 SHOWN = 100
@@ -30,32 +33,26 @@ def dead_letters_page(request: Request) -> Response:
     )
 
 
-def _chosen(form: FormData) -> tuple[str | None, list[str]]:
-    queue = field(form, "queue")
-    message_id = field(form, "message_id")
-    return (queue if queue in QUEUES else None), ([message_id] if message_id else [])
-
-
 def replay(request: Request, form: FormData) -> Response:
-    queue, ids = _chosen(form)
-    if queue is None:
-        return done(request, "/dead-letters", "Choose a queue.", "error")
-    try:
-        n = dead_letters.replay(broker(request), queue, ids)
-    except BROKER_ERRORS as exc:
-        return done(request, "/dead-letters", f"RabbitMQ did not answer ({type(exc).__name__}).", "error")
-    return done(request, "/dead-letters", f"{n} message(s) replayed to {queue}.")
+    return _settle(request, form, dead_letters.replay, "replayed to")
 
 
 def purge(request: Request, form: FormData) -> Response:
-    queue, ids = _chosen(form)
-    if queue is None:
+    return _settle(request, form, dead_letters.purge, "purged from")
+
+
+def _settle(
+    request: Request, form: FormData, how: Callable[[Broker, str, list[str]], int], done_: str
+) -> Response:
+    """Replay or purge one dead letter (message_id given) or all of a queue's."""
+    queue, message_id = field(form, "queue"), field(form, "message_id")
+    if queue not in QUEUES:
         return done(request, "/dead-letters", "Choose a queue.", "error")
     try:
-        n = dead_letters.purge(broker(request), queue, ids)
+        n = how(broker(request), queue, [message_id] if message_id else [])
     except BROKER_ERRORS as exc:
         return done(request, "/dead-letters", f"RabbitMQ did not answer ({type(exc).__name__}).", "error")
-    return done(request, "/dead-letters", f"{n} message(s) purged from {queue}.")
+    return done(request, "/dead-letters", f"{n} message(s) {done_} {queue}.")
 
 
 routes = [

@@ -109,6 +109,18 @@ def test_from_an_empty_database_to_actuals(console, simulator, tab, run_worker):
             expect(page.locator("td.name", has_text=name).first).to_be_visible()
         check_page(t1, path.strip("/"))
 
+    # sync_off on a project: its new time is ignored from the next actuals sync, and back.
+    t1.go(base + "/projects")
+    project = int(page.locator("tr[data-project]").first.get_attribute("data-project"))
+    row = page.locator(f'tr[data-project="{project}"]')
+    row.get_by_role("button", name="Turn sync off").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Project {project} ignores its new time (sync_off)")
+    expect(row.locator(".pill", has_text="sync_off")).to_be_visible()
+    assert _tags(engine, project) == ["sync_off"]
+    row.get_by_role("button", name="Turn sync on").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Project {project} syncs again")
+    assert _tags(engine, project) == []
+
     # "Import from Harvest" on a list brings what is new in Harvest.
     newcomer = store.create("clients", {"name": "Newly Signed Ltd"})
     t1.go(base + "/clients")
@@ -189,6 +201,11 @@ def test_from_an_empty_database_to_actuals(console, simulator, tab, run_worker):
 
     # Nowhere along the way did the token reach a page.
     assert TOKEN not in page.content()
+
+
+def _tags(engine, project_id) -> list[str]:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(t.projects.c.tags).where(t.projects.c.id == project_id)).scalar_one()
 
 
 def _busiest_project(engine, account_id) -> int:

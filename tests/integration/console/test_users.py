@@ -17,8 +17,8 @@ import sqlalchemy as sa
 import structlog
 from click.testing import CliRunner
 
-from harvest_sync.cli import main
 from domain.signin import FREE_FAILURES
+from harvest_sync.cli import main
 from infra.db import tables as t
 from producers.services.users import SignInRefused, sign_in
 from tests.integration.console.conftest import ADMIN
