@@ -26,6 +26,7 @@ from producers.services.users import add_user
 
 IN_CI = os.getenv("CI") == "true"
 CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_SKIPPED = pytest.StashKey[str]()
 ADMIN = ("ada", "correct horse battery staple")
 VIEWER = ("vic", "viewer sees all changes none")
 
@@ -114,19 +115,40 @@ def console(core: App) -> Iterator[Console]:
     sock.close()
 
 
+def _missing_browser() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -e '.[dev]')"
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Locally, without a browser, the browser tests are left out with one line of reason;
+    under CI=true they stay, and fail."""
+    reason = None if IN_CI else _missing_browser()
+    left_out = [i for i in items if reason and "browser" in getattr(i, "fixturenames", ())]
+    if left_out:
+        items[:] = [i for i in items if i not in left_out]
+        config.hook.pytest_deselected(items=left_out)
+        config.stash[BROWSER_SKIPPED] = f"{len(left_out)} browser tests skipped: {reason}"
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    if BROWSER_SKIPPED in config.stash:
+        terminalreporter.write_line(config.stash[BROWSER_SKIPPED])
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator:
-    reason = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        reason = "playwright is not installed (pip install -e '.[dev]')"
-    if reason is None and not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install chromium)"
+    reason = _missing_browser()
     if reason is not None:
-        if IN_CI:
-            pytest.fail(f"browser tests need a browser: {reason}")
-        pytest.skip(f"no browser: {reason}")
+        pytest.fail(f"browser tests need a browser: {reason}")
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(
             executable_path=str(CHROMIUM),
