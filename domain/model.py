@@ -107,3 +107,12 @@ def person_from_harvest(obj: dict, listed_role_names: list[str] | None = None) -
         cost=Decimal(str(cost)) if cost is not None else None,
         archived=not obj.get("is_active", True),
     )
+
+
+def is_harvest_administrator(user: dict) -> bool:
+    """Whether a Harvest user (e.g. /v2/users/me) is an Administrator: `access_roles` since
+    2022, the older `is_admin` flag before it."""
+    roles = user.get("access_roles")
+    if isinstance(roles, list):
+        return "administrator" in roles
+    return user.get("is_admin") is True

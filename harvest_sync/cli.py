@@ -95,12 +95,35 @@ def scheduler(interval: float, catch_up_hours: int) -> None:
             server.close()
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+def console(host: str, port: int) -> None:
+    """Serve the integrations console; sign in with a user from `admin user add`."""
+    from infra.bootstrap import bootstrap
+    from infra.config import load_console_settings
+    from infra.observability.wiring import broker_check, serve_observability
+    from producers.console.app import serve
+
+    app = bootstrap()
+    configure_logging(app.settings.log_level, app.settings.log_format)
+    console_settings = load_console_settings()
+    # /healthz, /readyz and /metrics (sign-in failures among them) on METRICS_PORT, as workers do.
+    server = serve_observability(app, broker=broker_check(app.settings.amqp_url))
+    try:
+        serve(app, console_settings, host=host, port=port)
+    finally:
+        if server is not None:
+            server.close()
+
+
 def _register() -> None:
     """Attach the subcommands. The admin modules add their commands to `admin` on import."""
     import producers.admin_dlq
     import producers.admin_planning
     import producers.admin_settings
     import producers.admin_status
+    import producers.admin_users
     import producers.admin_verify
     import producers.export  # noqa: F401
     from harvest_sync.demo import demo

@@ -158,3 +158,21 @@ def _per_page(env: Mapping[str, str]) -> int:
             f"HARVEST_PER_PAGE must be at most {MAX_PER_PAGE} (Harvest answers 422), got {value}"
         )
     return value
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """`harvest-sync console`: how long a sign-in lasts, and whether cookies need HTTPS."""
+
+    session_hours: int = 8
+    # Set behind HTTPS (a TLS-terminating ingress): the browser then sends the cookie only there.
+    secure_cookies: bool = False
+
+
+def load_console_settings(env: Mapping[str, str] | None = None) -> ConsoleSettings:
+    env = os.environ if env is None else env
+    hours = _int(env, "CONSOLE_SESSION_HOURS", 8, minimum=1)
+    if hours > 24 * 7:
+        raise ConfigError(f"CONSOLE_SESSION_HOURS must be at most 168 (a week), got {hours}")
+    secure = _choice(env, "CONSOLE_SECURE_COOKIES", "false", ("true", "false")) == "true"
+    return ConsoleSettings(session_hours=hours, secure_cookies=secure)

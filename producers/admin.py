@@ -14,20 +14,16 @@ from datetime import UTC, datetime
 
 import click
 
-from domain.autofill import last_finished_week, parse_week, week_label
-from domain.commands import AutofillWeek, Command, SyncActuals, SyncEntities
+from domain.autofill import parse_week
 from infra.bootstrap import App, bootstrap
 from infra.db.accounts import AccountRecord
-from infra.db.entities import AlreadyLinked
+from producers.cli_errors import refused
+from producers.services.accounts import add_account, check_new_account, find_account, replace_token
+from producers.services.accounts import rotate_key as reseal_tokens
+from producers.services.planning import link_harvest_id
+from producers.services.syncs import FINAL_STATUSES, WHAT_KINDS, publish_tracked, sync_commands
 
-WHAT_KINDS = {
-    "clients-projects": ("clients_projects",),
-    "people": ("people",),
-    "actuals": ("actuals",),
-    "autofill": ("autofill",),
-    "all": ("clients_projects", "people", "actuals"),
-}
-FINAL_STATUSES = ("succeeded", "failed", "skipped")
+NEW_ACCOUNT_OPTIONS = {"name": "--name", "timezone": "--timezone"}
 
 
 def _app() -> App:
@@ -39,11 +35,8 @@ def _app() -> App:
 
 
 def _account(app: App, key: str) -> AccountRecord:
-    with app.uow() as u:
-        account = u.accounts.find(key)
-    if account is None:
-        raise click.ClickException(f"unknown account {key!r}")
-    return account
+    with refused():
+        return find_account(app, key)
 
 
 def _read_token() -> str:
@@ -76,13 +69,8 @@ def rotate_key() -> None:
 
     Rotation: put the new key first (new,old), run this, then drop the old key.
     """
-    app = _app()
-    with app.uow() as u:
-        sealed = u.accounts.sealed_tokens()
-        for account_id, token in sealed:
-            u.accounts.set_sealed_token(account_id, app.cipher.reseal(token))
-        u.commit()
-    click.echo(f"{len(sealed)} token(s) re-sealed under the newest key")
+    count = reseal_tokens(_app())
+    click.echo(f"{count} token(s) re-sealed under the newest key")
 
 
 @admin.group()
@@ -96,23 +84,14 @@ def account() -> None:
 @click.option("--timezone", default="UTC", show_default=True, help="IANA time zone of the account's week.")
 def account_add(name: str, harvest_account_id: int, timezone: str) -> None:
     """Register an account; the token comes from HARVEST_TOKEN or a hidden prompt."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise click.BadParameter(f"unknown time zone {timezone!r}", param_hint="--timezone") from None
-    if not name.strip():
-        raise click.BadParameter("must not be empty", param_hint="--name")
+    with refused(NEW_ACCOUNT_OPTIONS):
+        check_new_account(name, timezone)
     app = _app()
-    sealed = app.cipher.seal(_read_token())
-    with app.uow() as u:
-        if u.accounts.find(name) is not None:
-            raise click.ClickException(f"an account named {name!r} already exists")
-        account_id = u.accounts.add(
-            name=name.strip(), harvest_account_id=harvest_account_id, token_sealed=sealed, timezone=timezone
+    token = _read_token()
+    with refused(NEW_ACCOUNT_OPTIONS):
+        account_id = add_account(
+            app, name=name, harvest_account_id=harvest_account_id, token=token, timezone=timezone
         )
-        u.commit()
     click.echo(account_id)
 
 
@@ -122,10 +101,9 @@ def account_set_token(account_key: str) -> None:
     """Replace the account's token (from HARVEST_TOKEN or a prompt) and clear 'needs attention'."""
     app = _app()
     acct = _account(app, account_key)
-    sealed = app.cipher.seal(_read_token())
-    with app.uow() as u:
-        u.accounts.set_token(acct.id, sealed)
-        u.commit()
+    token = _read_token()
+    with refused():
+        replace_token(app, acct, token)
     click.echo(f"token replaced for account {acct.id}; status active")
 
 
@@ -149,16 +127,7 @@ def sync(account_key: str, what: str, full: bool, week: str | None, wait: bool, 
             raise click.BadParameter(str(exc), param_hint="--week") from None
     app = _app()
     acct = _account(app, account_key)
-    kinds = WHAT_KINDS[what]
-    commands: list[Command] = []
-    entity_kinds = tuple(k for k in kinds if k in ("clients_projects", "people"))
-    if entity_kinds:
-        commands.append(SyncEntities(account_id=acct.id, kinds=entity_kinds, requested_at=_now_id()))
-    if "actuals" in kinds:
-        commands.append(SyncActuals(account_id=acct.id, requested_at=_now_id(), full_reconcile=full))
-    if "autofill" in kinds:
-        week = week or week_label(last_finished_week(datetime.now(UTC), acct.timezone))
-        commands.append(AutofillWeek(account_id=acct.id, week=week, requested_at=_now_id()))
+    commands = sync_commands(acct, what, full=full, week=week)
     for cmd in commands:
         publish_tracked(app, cmd)
         click.echo(f"published {cmd.message_id}")
@@ -169,24 +138,6 @@ def sync(account_key: str, what: str, full: bool, week: str | None, wait: bool, 
             if run["status"] == "failed":
                 # What follows depends on this run (actuals need the people): stop here.
                 raise click.ClickException(f"run failed: {run['kind']}: {run.get('error') or 'no detail'}")
-
-
-def _now_id() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def publish_tracked(app: App, cmd: Command) -> None:
-    """Record the run as queued, then publish: `--wait` and `admin status` can follow it."""
-    with app.uow() as u:
-        u.runs.upsert(
-            account_id=cmd.account_id,
-            kind=cmd.run_kind,
-            message_id=cmd.message_id,
-            status="queued",
-            requested_at=datetime.now(UTC),
-        )
-        u.commit()
-    app.publish(cmd)
 
 
 def wait_for_run(app: App, account_id: int, message_id: str, timeout_s: float) -> dict:
@@ -219,12 +170,8 @@ def link(
     entity_type, entity_id = chosen[0]
     app = _app()
     acct = _account(app, account_key)
-    with app.uow() as u:
-        try:
-            u.entities.link(acct.id, entity_type, entity_id, harvest_id)
-        except (LookupError, AlreadyLinked) as exc:
-            raise click.ClickException(str(exc)) from None
-        u.commit()
+    with refused():
+        link_harvest_id(app, acct.id, entity_type, entity_id, harvest_id)
     click.echo(f"{entity_type} {entity_id} linked to Harvest id {harvest_id}")
 
 

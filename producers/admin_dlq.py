@@ -7,16 +7,18 @@ import json
 
 import click
 
-from infra.amqp import QUEUES, dead_letters, purge_dead_letters, replay_dead_letters
+from infra.amqp import QUEUES
 from infra.config import load_settings
 from producers.admin import admin
+from producers.cli_errors import refused
+from producers.services import dead_letters
 
 QUEUE = click.option("--queue", type=click.Choice(QUEUES), required=True, help="The consumer's queue.")
 
 
-def _broker() -> tuple[str, str]:
+def _broker() -> dead_letters.Broker:
     s = load_settings(require_secret=False)
-    return s.amqp_url, s.amqp_prefix
+    return dead_letters.Broker(s.amqp_url, s.amqp_prefix)
 
 
 @admin.group()
@@ -29,8 +31,7 @@ def dlq() -> None:
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
 def dlq_list(queue: str, limit: int) -> None:
     """One line per dead letter: message id, type, when, and why."""
-    url, prefix = _broker()
-    letters = dead_letters(url, prefix, queue, limit=limit)
+    letters = dead_letters.list_dead_letters(_broker(), queue, limit=limit)
     click.echo(f"{len(letters)} dead letter(s) in {queue}")
     for d in letters:
         when = d.failed_at.strftime("%Y-%m-%d %H:%M:%SZ") if d.failed_at else "?"
@@ -42,11 +43,8 @@ def dlq_list(queue: str, limit: int) -> None:
 @click.argument("message_id")
 def dlq_show(queue: str, message_id: str) -> None:
     """Everything about one dead letter, body included."""
-    url, prefix = _broker()
-    found = [d for d in dead_letters(url, prefix, queue, limit=100_000) if d.message_id == message_id]
-    if not found:
-        raise click.ClickException(f"no dead letter {message_id!r} in {queue}")
-    d = found[0]
+    with refused():
+        d = dead_letters.find_dead_letter(_broker(), queue, message_id)
     click.echo(
         json.dumps(
             {
@@ -69,8 +67,7 @@ def dlq_show(queue: str, message_id: str) -> None:
 @click.option("--message-id", "message_ids", multiple=True, help="Only these (repeatable); default all.")
 def dlq_replay(queue: str, message_ids: tuple[str, ...]) -> None:
     """Send dead letters back to their queue (after fixing the cause)."""
-    url, prefix = _broker()
-    n = replay_dead_letters(url, prefix, queue, message_ids=list(message_ids) or None)
+    n = dead_letters.replay(_broker(), queue, list(message_ids))
     click.echo(f"{n} message(s) replayed to {queue}")
 
 
@@ -82,6 +79,5 @@ def dlq_purge(queue: str, message_ids: tuple[str, ...], yes: bool) -> None:
     """Drop dead letters for good."""
     if not yes and not click.confirm(f"Drop {'these' if message_ids else 'all'} dead letters of {queue}?"):
         raise click.Abort
-    url, prefix = _broker()
-    n = purge_dead_letters(url, prefix, queue, message_ids=list(message_ids) or None)
+    n = dead_letters.purge(_broker(), queue, list(message_ids))
     click.echo(f"{n} message(s) purged from {queue}")

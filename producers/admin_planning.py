@@ -11,6 +11,8 @@ import click
 
 from infra.db.planning import PlanningRepository
 from producers.admin import _account, _app, admin
+from producers.cli_errors import refused
+from producers.services import planning
 
 T = TypeVar("T")
 
@@ -19,13 +21,8 @@ def _run(account_key: str, action: Callable[[PlanningRepository], T]) -> T:
     """Run `action(repo)` in one transaction; a LookupError or ValueError is a one-line failure."""
     app = _app()
     acct = _account(app, account_key)
-    with app.uow() as u:
-        try:
-            result = action(PlanningRepository(u.conn, acct.id))
-        except (LookupError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from None
-        u.commit()
-    return result
+    with refused():
+        return planning.in_account(app, acct.id, action)
 
 
 @admin.command()
@@ -91,7 +88,10 @@ def unassign(account_key: str, assignment_id: int) -> None:
 @click.option("--role", required=True, help="The person's role (replaces Unknown, for instance).")
 def person(account_key: str, person_id: int, role: str) -> None:
     """Set a person's role."""
-    _run(account_key, lambda repo: repo.set_person_role(person_id, role))
+    app = _app()
+    acct = _account(app, account_key)
+    with refused():
+        planning.set_person_role(app, acct.id, person_id, role)
     click.echo(f"person {person_id} now has role {role!r}")
 
 
@@ -104,7 +104,10 @@ def tag(account_key: str, project_id: int, add_tag: str | None, remove_tag: str 
     """Add or remove a project tag."""
     if bool(add_tag) == bool(remove_tag):
         raise click.UsageError("give exactly one of --add or --remove")
-    tags = _run(account_key, lambda repo: repo.tag_project(project_id, add=add_tag, remove=remove_tag))
+    app = _app()
+    acct = _account(app, account_key)
+    with refused():
+        tags = planning.tag_project(app, acct.id, project_id, add=add_tag, remove=remove_tag)
     click.echo(f"project {project_id} tags: {', '.join(tags) or '(none)'}")
 
 
@@ -112,7 +115,10 @@ def tag(account_key: str, project_id: int, add_tag: str | None, remove_tag: str 
 @click.argument("account_key", metavar="ACCOUNT")
 def ledger(account_key: str) -> None:
     """What was not imported, and why; the next sync after the cause is fixed imports it."""
-    rows = _run(account_key, lambda repo: repo.ledger())
+    app = _app()
+    acct = _account(app, account_key)
+    with refused():
+        rows = planning.ledger(app, acct.id)
     click.echo(f"{len(rows)} record(s) held")
     for r in rows:
         detail = ", ".join(f"{k}={v}" for k, v in sorted(r["detail"].items()))

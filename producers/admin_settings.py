@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from domain.autofill import parse_working_days
+from infra.db.accounts import KIND_FLAGS
 from infra.db.autofill import AutofillRepository
 from producers.admin import _account, _app, account, admin
+from producers.cli_errors import refused
+from producers.services.accounts import settings_values, update_settings
 
 ON_OFF = click.Choice(["on", "off"])
+SETTING_OPTIONS = {"timezone": "--timezone", "working_days": "--working-days"}
 
 
 @account.command("set")
@@ -35,39 +37,21 @@ def account_set(account_key: str, **options: object) -> None:
         raise click.UsageError(
             "--reconcile-window-days is retired: every sync now looks for deletions in all history"
         )
-    values: dict[str, object] = {}
-    flags = {"autofill": "autofill", "clients_projects": "import_clients_projects", "people": "import_people"}
-    flags["actuals"] = "import_actuals"
-    for option, column in flags.items():
-        if options[option] is not None:
-            values[column] = options[option] == "on"
-    if options["timezone"]:
-        try:
-            ZoneInfo(str(options["timezone"]))
-        except (ZoneInfoNotFoundError, ValueError):
-            raise click.BadParameter(
-                f"unknown time zone {options['timezone']!r}", param_hint="--timezone"
-            ) from None
-        values["timezone"] = options["timezone"]
-    if options["working_days"]:
-        try:
-            values["working_days"] = list(parse_working_days(str(options["working_days"])))
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--working-days") from None
-    if options["full_reconcile_days"] is not None:
-        values["full_reconcile_days"] = options["full_reconcile_days"]
-    if isinstance(options["start_date"], datetime):
-        values["actuals_start_date"] = options["start_date"].date()
+    flags = {kind: options[kind] == "on" for kind in KIND_FLAGS if options[kind] is not None}
+    start = options["start_date"]
+    with refused(SETTING_OPTIONS):
+        values = settings_values(
+            flags=flags,
+            timezone=str(options["timezone"]) if options["timezone"] else None,
+            working_days=str(options["working_days"]) if options["working_days"] else None,
+            full_reconcile_days=options["full_reconcile_days"],  # type: ignore[arg-type]
+            start_date=start.date() if isinstance(start, datetime) else None,
+        )
     if not values:
         raise click.UsageError("nothing to change: give at least one option")
     app = _app()
     acct = _account(app, account_key)
-    with app.uow() as u:
-        u.accounts.update_settings(acct.id, **values)
-        u.commit()
-    with app.uow() as u:
-        updated = u.accounts.get(acct.id)
-    assert updated is not None
+    updated = update_settings(app, acct.id, values)
     click.echo(
         f"account {updated.id}: autofill={'on' if updated.autofill else 'off'} "
         f"actuals={'on' if updated.import_actuals else 'off'} timezone={updated.timezone} "

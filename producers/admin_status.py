@@ -8,17 +8,10 @@ from datetime import UTC, datetime
 
 import click
 
-from domain.schedule import AccountSchedule, next_slot
 from infra.db.accounts import AccountRecord
 from infra.db.uow import UnitOfWork
 from producers.admin import _account, _app, _ts, account, admin
-
-KINDS = {
-    "clients_projects": "entities",
-    "people": "entities",
-    "actuals": "actuals",
-    "autofill": "autofill",
-}
+from producers.services.status import account_status
 
 
 @admin.command()
@@ -44,30 +37,18 @@ def account_list() -> None:
 
 
 def describe(u: UnitOfWork, acct: AccountRecord, now: datetime) -> list[str]:
-    schedule = AccountSchedule(
-        acct.id,
-        acct.timezone,
-        acct.import_clients_projects,
-        acct.import_people,
-        acct.import_actuals,
-        acct.autofill,
-    )
-    state = u.accounts.sync_state(acct.id)
     reason = f" ({acct.status_reason})" if acct.status_reason else ""
     lines = [f"account {acct.id} {acct.name!r} (Harvest {acct.harvest_account_id}): {acct.status}{reason}"]
-    for kind, slot_kind in KINDS.items():
-        s = state.get(kind, {})
-        on = acct.imports(kind)
-        nxt = next_slot(schedule, slot_kind, now) if on and acct.status == "active" else None
+    for k in account_status(u, acct, now).kinds:
         lines.append(
-            f"  {kind:<17} {'on ' if on else 'off'}  last success {_ts(s.get('last_success_at'))}"
-            f"  next {_ts(nxt) if nxt else '-'}"
+            f"  {k.kind:<17} {'on ' if k.on else 'off'}  last success {_ts(k.last_success_at)}"
+            f"  next {_ts(k.next_at) if k.next_at else '-'}"
         )
-        run = u.runs.latest_for(acct.id, kind)
-        if run and run["status"] in ("queued", "running", "retrying"):
-            lines.append(f"    current run: {run['status']} {json.dumps(run['progress'], sort_keys=True)}")
-        if s.get("last_error"):
-            lines.append(f"    last error ({_ts(s.get('last_error_at'))}): {s['last_error']}")
+        if k.run:
+            progress = json.dumps(k.run["progress"], sort_keys=True)
+            lines.append(f"    current run: {k.run['status']} {progress}")
+        if k.last_error:
+            lines.append(f"    last error ({_ts(k.last_error_at)}): {k.last_error}")
     lines.extend(_verification(u, acct))
     return lines
 

@@ -34,6 +34,7 @@ class AccountRecord:
     actuals_start_date: date | None = None
     full_reconcile_days: int = 7
     working_days: tuple[int, ...] = (1, 2, 3, 4, 5)
+    token_set_at: datetime | None = None
 
     def imports(self, kind: str) -> bool:
         return bool(getattr(self, KIND_FLAGS[kind]))
@@ -47,7 +48,11 @@ class AccountRepository:
         return self.conn.execute(
             sa.insert(t.accounts)
             .values(
-                name=name, harvest_account_id=harvest_account_id, token_sealed=token_sealed, timezone=timezone
+                name=name,
+                harvest_account_id=harvest_account_id,
+                token_sealed=token_sealed,
+                timezone=timezone,
+                token_set_at=sa.func.now(),
             )
             .returning(t.accounts.c.id)
         ).scalar_one()
@@ -79,7 +84,7 @@ class AccountRepository:
 
     def update_settings(self, account_id: int, **values: object) -> None:
         """Change account settings (autofill, imports, time zone, working days, windows)."""
-        allowed = {c.name for c in t.accounts.columns} - {"id", "token_sealed", "created_at"}
+        allowed = {c.name for c in t.accounts.columns} - {"id", "token_sealed", "created_at", "token_set_at"}
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"not account settings: {', '.join(sorted(unknown))}")
@@ -90,7 +95,9 @@ class AccountRepository:
         self.conn.execute(
             sa.update(t.accounts)
             .where(t.accounts.c.id == account_id)
-            .values(token_sealed=token_sealed, status="active", status_reason=None)
+            .values(
+                token_sealed=token_sealed, status="active", status_reason=None, token_set_at=sa.func.now()
+            )
         )
 
     def set_sealed_token(self, account_id: int, token_sealed: bytes) -> None:
@@ -164,4 +171,5 @@ def _record(row: sa.RowMapping) -> AccountRecord:
         actuals_start_date=row["actuals_start_date"],
         full_reconcile_days=row["full_reconcile_days"],
         working_days=tuple(row["working_days"]),
+        token_set_at=row["token_set_at"],
     )

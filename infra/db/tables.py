@@ -48,6 +48,8 @@ accounts = sa.Table(
     # Autofill: ISO weekdays (Monday = 1) on which a scheduled day without hours gets a zero.
     sa.Column("working_days", ARRAY(sa.SmallInteger), nullable=False, server_default="{1,2,3,4,5}"),
     _created_at(),
+    # When the token was last set (migration 0009): the console shows this, never the token.
+    sa.Column("token_set_at", sa.DateTime(timezone=True)),
     sa.CheckConstraint(f"status IN {ACCOUNT_STATUSES}", name="accounts_status_valid"),
 )
 
@@ -439,4 +441,29 @@ verification_rows = sa.Table(
         ["verification_runs.account_id", "verification_runs.id"],
         ondelete="CASCADE",
     ),
+)
+
+# --- the console (migration 0009) ----------------------------------------------------------
+
+CONSOLE_ROLES = ("admin", "viewer")
+
+console_users = sa.Table(
+    "console_users",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    # argon2id, in its self-describing encoded form (parameters and salt included).
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    _created_at(),
+    sa.CheckConstraint(f"role IN {CONSOLE_ROLES}", name="console_users_role_valid"),
+)
+
+# Failed sign-ins per key ("user:NAME" or "address:IP"); each one makes the next attempt wait.
+console_login_failures = sa.Table(
+    "console_login_failures",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failed_at", sa.DateTime(timezone=True), nullable=False),
 )

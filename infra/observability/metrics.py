@@ -27,6 +27,8 @@ OUTCOMES = ("acked", "retry_scheduled", "dead_lettered", "requeued", "stale_drop
 # Why the process waited before a Harvest request: Harvest's 429 Retry-After, or the limit
 # this service shares across processes (infra/harvest/ratelimit.py) saying "not yet".
 WAIT_SOURCES = ("retry_after", "shared_limit")
+# Why a console sign-in failed: a wrong name or password, or an attempt while slowed down.
+SIGN_IN_FAILURES = ("invalid", "throttled")
 # A handler takes milliseconds (nothing to do) to many minutes (an account's first sync).
 HANDLER_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 
@@ -99,6 +101,12 @@ class Metrics:
             "Scheduled commands this replica claimed and published.",
             registry=r,
         )
+        self.console_sign_in_failures = Counter(
+            "harvest_sync_console_sign_in_failures",
+            "Failed console sign-ins: invalid (wrong name or password) or throttled (too soon).",
+            ["reason"],
+            registry=r,
+        )
         self._database_watched = False
         # Series that exist from the start read 0 instead of being absent, so rate() and
         # "increase over 1h == 0" alerts work before the first event.
@@ -110,6 +118,8 @@ class Metrics:
             self.rate_limit_wait_seconds.labels(source)
         for result in ("ok", "failed"):
             self.scheduler_ticks.labels(result)
+        for reason in SIGN_IN_FAILURES:
+            self.console_sign_in_failures.labels(reason)
 
     # -- consumer runtime ---------------------------------------------------------------
 
@@ -156,6 +166,11 @@ class Metrics:
         """The Scheduler's ``on_tick`` hook."""
         self.scheduler_ticks.labels("ok" if ok else "failed").inc()
         self.slots_published.inc(published)
+
+    # -- console ------------------------------------------------------------------------
+
+    def sign_in_failed(self, reason: str) -> None:
+        self.console_sign_in_failures.labels(reason).inc()
 
     # -- database-derived gauges --------------------------------------------------------
 

@@ -49,6 +49,35 @@ def scheduler_check(scheduler: _Ticking) -> Check:
     return check
 
 
+def broker_check(amqp_url: str, *, cache_s: float = 30.0) -> Check:
+    """Ready while RabbitMQ accepts a connection, tried at most every `cache_s` seconds: for a
+    process that only publishes now and then (the console), so holds no connection."""
+    import threading
+    import time
+
+    import pika
+
+    state: dict[str, object] = {"at": None, "reason": None}
+    lock = threading.Lock()
+
+    def check() -> str | None:
+        with lock:
+            at = state["at"]
+            if isinstance(at, float) and time.monotonic() - at < cache_s:
+                return state["reason"]  # type: ignore[return-value]
+            params = pika.URLParameters(amqp_url)
+            params.connection_attempts, params.socket_timeout = 1, 2
+            try:
+                pika.BlockingConnection(params).close()
+                reason = None
+            except pika.exceptions.AMQPError as exc:
+                reason = f"broker unreachable: {type(exc).__name__}"
+            state.update(at=time.monotonic(), reason=reason)
+            return reason
+
+    return check
+
+
 def start_server(
     app: App,
     *,

@@ -16,8 +16,14 @@ SERVICES = COMPOSE["services"]
 
 
 def test_the_stack_has_every_part_of_the_demo_path():
-    assert {"postgres", "rabbitmq", "migrate", "simulator", "worker", "scheduler", "demo"} <= set(SERVICES)
+    assert {"postgres", "rabbitmq", "migrate", "simulator", "worker", "scheduler", "demo", "console"} <= set(
+        SERVICES
+    )
     assert "15672:15672" in SERVICES["rabbitmq"]["ports"]  # the management UI
+    # The console: on all interfaces inside its container, published on the host's loopback only.
+    assert SERVICES["console"]["command"][:2] == ["harvest-sync", "console"]
+    assert "0.0.0.0" in SERVICES["console"]["command"]
+    assert SERVICES["console"]["ports"] == ["127.0.0.1:8000:8000"]
 
 
 def test_dependencies_exist_and_their_conditions_can_be_met():
@@ -34,7 +40,7 @@ def test_dependencies_exist_and_their_conditions_can_be_met():
 
 
 def test_long_running_services_have_healthchecks_and_workers_can_scale():
-    for name in ("postgres", "rabbitmq", "simulator", "worker", "scheduler"):
+    for name in ("postgres", "rabbitmq", "simulator", "worker", "scheduler", "console"):
         assert "healthcheck" in SERVICES[name], name
     assert (
         "container_name" not in SERVICES["worker"] and "ports" not in SERVICES["worker"]

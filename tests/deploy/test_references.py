@@ -133,3 +133,31 @@ def test_the_migrate_job_exists_and_cleans_up_after_itself(base):
     spec = jobs[0].doc["spec"]
     assert spec.get("backoffLimit") is not None and spec.get("ttlSecondsAfterFinished") is not None
     assert spec["template"]["spec"]["restartPolicy"] in ("Never", "OnFailure")
+
+
+def test_every_service_selects_exactly_one_workloads_pods(base):
+    pods = [(m, pod_template(m)["metadata"]["labels"]) for m in base if m.kind in WORKLOAD_KINDS]
+    for service in of_kind(base, "Service").values():
+        selector = {"matchLabels": service.doc["spec"]["selector"]}
+        selected = [w for w, labels in pods if matches(selector, labels)]
+        assert len(selected) == 1, f"{service}: selects {[str(w) for w in selected]}"
+
+
+def test_the_console_listens_on_all_interfaces_behind_its_service(base, deployments):
+    (console,) = [
+        m for m in deployments.values() if m.doc["metadata"]["labels"][COMPONENT_LABEL] == "console"
+    ]
+    (container,) = pod_template(console)["spec"]["containers"]
+    command = container["command"]
+    assert command[:2] == ["harvest-sync", "console"]
+    # The default 127.0.0.1 would be unreachable from the Service.
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert int(command[command.index("--port") + 1]) == ports["http"]
+    labels = pod_template(console)["metadata"]["labels"]
+    (service,) = [
+        s
+        for s in of_kind(base, "Service").values()
+        if matches({"matchLabels": s.doc["spec"]["selector"]}, labels)
+    ]
+    assert [p["targetPort"] for p in service.doc["spec"]["ports"]] == ["http"]
