@@ -52,6 +52,10 @@ class _Read:
     marks: list[PageMark] = field(default_factory=list)
     changes: list[datetime] = field(default_factory=list)
     started_at: datetime | None = None
+    # (id, updated_at) of every changed row read: a change is evidence once. Reading it again
+    # in a later round says nothing new (it happened before that round began), and taking it
+    # again would list the same dates again whenever a change and a listing share a second.
+    known: set[tuple[int, datetime]] = field(default_factory=set)
 
 
 def list_entries(
@@ -67,17 +71,19 @@ def list_entries(
     """List the entries of `span` matching `params` (never `from`/`to`: the span gives them),
     apply them, and list again where the listing may have skipped rows."""
     base = dict(params or {})
-    first = _read(store, harvest, base, span, stats, seen, on_page)
+    first = _read(store, harvest, base, span, stats, seen, on_page, known=set())
     pending = suspect_spans(first.marks, first.changes, span)
+    known = first.known
     rounds = 0
     while pending and rounds < MAX_ROUNDS:
         rounds += 1
         stats["listing.shifted_boundaries"] += len(pending)
         found: list[Span] = []
         for sub in pending:
-            again = _read(store, harvest, base, sub, stats, seen, None)
+            again = _read(store, harvest, base, sub, stats, seen, None, known=known)
             stats["listing.lists_again"] += 1
             found += suspect_spans(again.marks, again.changes, sub)
+            known |= again.known
         pending = found
     stats["listing.rounds"] += rounds
     if pending:
@@ -93,8 +99,10 @@ def _read(
     stats: Counter,
     seen: SeenIds | None,
     on_page: OnPage | None,
+    *,
+    known: set[tuple[int, datetime]],
 ) -> _Read:
-    read = _Read()
+    read = _Read(known=set(known))
     pages = harvest.listing(ENTRIES, "time_entries", {**params, **span.as_params()})
     with read_ahead(pages, _parse) as listing:
         for listed, parsed in listing:
@@ -127,4 +135,8 @@ def _remember(read: _Read, listed: ListedPage, parsed: ParsedPage) -> None:
     if read.started_at is not None:
         # Only a change made after the listing began can have shifted it.
         since = read.started_at - STAMP_PRECISION
-        read.changes.extend(e.updated_at for e in entries if e.updated_at >= since)
+        for e in entries:
+            change = (e.harvest_id, e.updated_at)
+            if e.updated_at >= since and change not in read.known:
+                read.known.add(change)
+                read.changes.append(e.updated_at)

@@ -10,7 +10,6 @@ wall clock.
 from __future__ import annotations
 
 import random
-import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -41,8 +40,10 @@ PROJECT_KINDS: tuple[tuple[str, str, bool, bool, bool], ...] = (
 def generate_account(store: AccountStore, seed: int, sizes: Sizes, end_date: date | None = None) -> None:
     """Fill an empty store with a generated agency."""
     rng = random.Random(seed)
-    end = end_date or datetime.now(UTC).date()
-    timeline = _timeline(rng, sizes, end)
+    # The account's own clock (shiftable): nothing may be stamped after what it calls now.
+    now = store.now()
+    end = end_date or datetime.fromtimestamp(now, UTC).date()
+    timeline = _timeline(rng, sizes, end, now)
     ids = IdSequence(rng)
     _generate_company(store, rng)
     users = _generate_users(store, rng, ids, timeline, sizes.people)
@@ -59,13 +60,13 @@ def generate_account(store: AccountStore, seed: int, sizes: Sizes, end_date: dat
     store.entry_indexes.build(store.tables["time_entries"])
 
 
-def _timeline(rng: random.Random, sizes: Sizes, end: date) -> Timeline:
+def _timeline(rng: random.Random, sizes: Sizes, end: date, now: int) -> Timeline:
     first_day = end - timedelta(days=max(sizes.days, 1) - 1)
     window_start = day_start(first_day)
     birth = window_start - rng.randint(200, 900) * 86400
     # Past end dates are fully deterministic; today's data must not claim to be from the future.
     horizon = day_start(end) + 86400 - 1
-    cutoff = min(horizon, int(time.time()) - 60)
+    cutoff = min(horizon, now - 60)
     return Timeline(birth, window_start, max(cutoff, birth + 1), first_day, end, horizon)
 
 

@@ -127,12 +127,17 @@ def test_a_deletion_while_a_daily_sync_lists_is_in_its_result(agency, simulator,
 
 
 @pytest.mark.parametrize("harvest_behind_s", [600, -600], ids=["ours-ahead", "ours-behind"])
-def test_no_edit_is_lost_when_our_clock_is_not_harvests(agency, simulator, engine, harvest_behind_s):
-    account_id, _harvest_id, store, small = agency
+def test_no_edit_is_lost_when_our_clock_is_not_harvests(
+    app, simulator, new_account, engine, harvest_behind_s
+):
+    # Harvest's clock is 10 minutes off ours from the start: every stamp it makes is on it.
     simulator.set_clock_offset(-harvest_behind_s)
+    account_id, harvest_id = new_account(people=10, projects=4, clients=2, days=30, entries_per_day=1)
+    store = simulator.store(harvest_id)
+    small = replace_settings(app, harvest_per_page=PER_PAGE)
+    sync_entities(small, account_id)
     sync_actuals(small, account_id)
     sync_actuals(small, account_id)
-    # Harvest stamps the edit with its own clock, 10 minutes off ours.
     edited = store.list("time_entries")[7]
     store.update("time_entries", edited["id"], {"hours": round(edited["hours"] + 1.25, 2)})
     sync_actuals(small, account_id)

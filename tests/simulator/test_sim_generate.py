@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import types
 from collections import Counter
 from datetime import date
 
@@ -154,14 +153,16 @@ def test_empty_account() -> None:
     assert all(len(store.list(name)) == 0 for name in COLLECTIONS)
 
 
-def test_ids_do_not_depend_on_the_time_of_generation(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With end_date = today, timestamps are capped at "now"; the ids must not move with it."""
-    import simulator.generate as generate_module
+def test_ids_do_not_depend_on_the_time_of_generation() -> None:
+    """With end_date = today, timestamps are capped at the simulator's "now" (its clock, shifted
+    or not); the ids must not move with it."""
 
     def generated_at(hour: int) -> dict[str, list[dict]]:
+        state = SimulatorState()
         instant = parse_instant(f"{END.isoformat()}T{hour:02d}:00:00Z")
-        monkeypatch.setattr(generate_module, "time", types.SimpleNamespace(time=lambda: instant))
-        return _everything(_generate(seed=1))
+        state.clock.set_offset(int(instant - time.time()))
+        params = {"people": 30, "projects": 12, "clients": 6, "days": 40, "entries_per_day": 2}
+        return _everything(state.add_account(1, "t", seed=1, end_date=END, **params))
 
     morning, evening = generated_at(1), generated_at(23)
     for name in COLLECTIONS:
