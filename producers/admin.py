@@ -19,6 +19,7 @@ from domain.commands import AutofillWeek, Command, SyncActuals, SyncEntities
 from infra.bootstrap import App, bootstrap
 from infra.db.accounts import AccountRecord
 from infra.db.entities import AlreadyLinked
+from infra.preflight import require_broker
 
 WHAT_KINDS = {
     "clients-projects": ("clients_projects",),
@@ -149,6 +150,7 @@ def sync(account_key: str, what: str, full: bool, week: str | None, wait: bool, 
             raise click.BadParameter(str(exc), param_hint="--week") from None
     app = _app()
     acct = _account(app, account_key)
+    require_broker(app.settings.amqp_url)  # before a run is recorded as queued that never goes out
     kinds = WHAT_KINDS[what]
     commands: list[Command] = []
     entity_kinds = tuple(k for k in kinds if k in ("clients_projects", "people"))
