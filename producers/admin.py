@@ -20,6 +20,7 @@ from infra.bootstrap import App, bootstrap
 from infra.db.accounts import AccountRecord
 from infra.db.entities import AlreadyLinked
 from infra.preflight import require_broker
+from producers.progress import FINAL_STATUSES, follow_run
 
 WHAT_KINDS = {
     "clients-projects": ("clients_projects",),
@@ -28,7 +29,6 @@ WHAT_KINDS = {
     "autofill": ("autofill",),
     "all": ("clients_projects", "people", "actuals"),
 }
-FINAL_STATUSES = ("succeeded", "failed", "skipped")
 
 
 def _app() -> App:
@@ -166,7 +166,7 @@ def sync(account_key: str, what: str, full: bool, week: str | None, wait: bool, 
         click.echo(f"published {cmd.message_id}")
         if wait:
             # Waiting before the next command lets actuals find the people just imported.
-            run = wait_for_run(app, acct.id, cmd.message_id, timeout)
+            run = follow_run(app, acct.id, cmd.message_id, timeout)  # a live bar, or plain lines
             click.echo(f"run {run['status']}: {json.dumps(run['counts'], sort_keys=True)}")
             if run["status"] == "failed":
                 # What follows depends on this run (actuals need the people): stop here.

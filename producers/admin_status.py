@@ -3,7 +3,6 @@ sync date"), the next scheduled one, the current run's progress and the last err
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import click
@@ -12,7 +11,9 @@ from domain.schedule import AccountSchedule, next_slot
 from infra.db.accounts import AccountRecord
 from infra.db.uow import UnitOfWork
 from producers.admin import _account, _app, _ts, account, admin
+from producers.progress import ACTIVE_STATUSES, RunProgress, watch
 
+CURRENT_RUN = "    current run: "
 KINDS = {
     "clients_projects": "entities",
     "people": "entities",
@@ -23,13 +24,21 @@ KINDS = {
 
 @admin.command()
 @click.argument("account_key", metavar="ACCOUNT")
-def status(account_key: str) -> None:
+@click.option("--watch", "watching", is_flag=True, help="Refresh the view until the account's runs finish.")
+def status(account_key: str, watching: bool) -> None:
     """Show an account's sync state."""
     app = _app()
     acct = _account(app, account_key)
-    with app.uow() as u:
-        for line in describe(u, acct, datetime.now(UTC)):
-            click.echo(line)
+
+    def view() -> tuple[list[str], bool]:
+        with app.uow() as u:
+            lines = describe(u, acct, datetime.now(UTC))
+        return lines, any(line.startswith(CURRENT_RUN) for line in lines)
+
+    if watching:
+        watch(view)
+    else:
+        click.echo("\n".join(view()[0]))
 
 
 @account.command("list")
@@ -64,8 +73,8 @@ def describe(u: UnitOfWork, acct: AccountRecord, now: datetime) -> list[str]:
             f"  next {_ts(nxt) if nxt else '-'}"
         )
         run = u.runs.latest_for(acct.id, kind)
-        if run and run["status"] in ("queued", "running", "retrying"):
-            lines.append(f"    current run: {run['status']} {json.dumps(run['progress'], sort_keys=True)}")
+        if run and run["status"] in ACTIVE_STATUSES:
+            lines.append(f"{CURRENT_RUN}{RunProgress.of(run).line()}")
         if s.get("last_error"):
             lines.append(f"    last error ({_ts(s.get('last_error_at'))}): {s['last_error']}")
     return lines
