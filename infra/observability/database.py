@@ -8,19 +8,16 @@ the probe's timeout (3 s in deploy/base), not the App's 10 s connect timeout.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-import structlog
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy.pool import NullPool
 
 from infra.db import tables as t
-
-log = structlog.get_logger(__name__)
+from infra.observability.scrape import CachedRead
 
 PROBE_CONNECT_TIMEOUT_S = 2  # libpq's minimum
 PROBE_STATEMENT_TIMEOUT_MS = 5000
@@ -87,9 +84,8 @@ def read_snapshot(engine: sa.Engine) -> Snapshot:
 class DatabaseGauges:
     """A Prometheus collector computing gauges from the database at scrape time.
 
-    The read is cached for ``ttl_s`` (a failed one too, so a dead database does not make every
-    scrape wait for the connect timeout); ages are computed from the cached timestamps at each
-    scrape, so they keep growing between reads. Costs nothing between scrapes.
+    The read is cached for ``ttl_s`` (see ``CachedRead``); ages are computed from the cached
+    timestamps at each scrape, so they keep growing between reads. Costs nothing between scrapes.
     """
 
     def __init__(
@@ -100,13 +96,10 @@ class DatabaseGauges:
         monotonic: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self._load = load
-        self._ttl_s = ttl_s
-        self._monotonic = monotonic
+        self._read = CachedRead(
+            load, ttl_s=ttl_s, failure_event="metrics_database_read_failed", monotonic=monotonic
+        )
         self._wall_clock = wall_clock
-        self._lock = threading.Lock()
-        self._snapshot: Snapshot | None = None
-        self._read_at: float | None = None
 
     @classmethod
     def for_engine(cls, engine: sa.Engine, *, ttl_s: float = SCRAPE_CACHE_TTL_S) -> DatabaseGauges:
@@ -117,7 +110,7 @@ class DatabaseGauges:
         return list(self._families())
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        snapshot = self._current()
+        snapshot = self._read.get()
         up, accounts, ledger, ages = self._families()
         up.add_metric([], 1.0 if snapshot is not None else 0.0)
         yield up
@@ -131,18 +124,6 @@ class DatabaseGauges:
         for account_id, kind, at in snapshot.last_success:
             ages.add_metric([str(account_id), kind], max(0.0, now - at))
         yield from (accounts, ledger, ages)
-
-    def _current(self) -> Snapshot | None:
-        with self._lock:  # concurrent scrapes share one read
-            now = self._monotonic()
-            if self._read_at is None or now - self._read_at >= self._ttl_s:
-                try:
-                    self._snapshot = self._load()
-                except Exception as exc:
-                    log.warning("metrics_database_read_failed", error_type=type(exc).__name__)
-                    self._snapshot = None
-                self._read_at = now
-            return self._snapshot
 
     @staticmethod
     def _families() -> tuple[GaugeMetricFamily, ...]:
