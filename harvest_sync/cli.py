@@ -122,7 +122,7 @@ def scheduler(interval: float, catch_up_hours: int) -> None:
     runner = Scheduler(app, catch_up=timedelta(hours=catch_up_hours), on_tick=app.metrics.scheduler_tick)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     signal.signal(signal.SIGINT, lambda *_: runner.stop())
-    server = serve_observability(app, broker=scheduler_check(runner))
+    server = serve_observability(app, broker=scheduler_check(runner), role="scheduler")
     try:
         runner.run(interval)
     finally:

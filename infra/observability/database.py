@@ -17,6 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy.pool import NullPool
 
 from infra.db import tables as t
+from infra.db.accounts import KIND_FLAGS
 from infra.observability.scrape import CachedRead
 
 PROBE_CONNECT_TIMEOUT_S = 2  # libpq's minimum
@@ -71,8 +72,13 @@ def read_snapshot(engine: sa.Engine) -> Snapshot:
         successes = conn.execute(
             sa.select(s.c.account_id, s.c.kind, s.c.last_success_at)
             .join(a, a.c.id == s.c.account_id)
-            # A disabled account is not synced on purpose: its growing age is no alert.
-            .where(s.c.last_success_at.is_not(None), a.c.status != "disabled")
+            # A disabled account, or a kind switched off, is not synced on purpose: its growing
+            # age is no alert.
+            .where(
+                s.c.last_success_at.is_not(None),
+                a.c.status != "disabled",
+                sa.or_(*(sa.and_(s.c.kind == kind, a.c[flag]) for kind, flag in KIND_FLAGS.items())),
+            )
         ).all()
     return Snapshot(
         accounts_by_status=dict(statuses),
