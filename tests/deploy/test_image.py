@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 import yaml
-from sqlalchemy.engine import make_url
 
 from tests.conftest import IN_CI
 from tests.deploy import podman as pm
@@ -51,15 +50,10 @@ def run(image: str, *args: str, env: dict[str, str] | None = None, timeout: floa
 @pytest.fixture
 def fresh_database(server_database_url: str) -> Iterator[str]:
     """An empty database on the host's PostgreSQL, dropped afterwards."""
-    server = make_url(server_database_url)
-    name = f"hs_image_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield server.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    from tests.integration.helpers import new_database
+
+    with new_database(server_database_url, "hs_image") as url:
+        yield url
 
 
 def test_the_image_is_built_from_the_dockerfile_on_debians_python(image):

@@ -26,7 +26,7 @@ from harvest_sync.cli import main
 from infra.db.engine import make_engine
 from infra.db.migrate import upgrade
 from infra.preflight import DatabaseNotMigrated, explain, require_database
-from tests.integration.helpers import register_account
+from tests.integration.helpers import new_database, register_account
 
 BROKER, DATABASE = "broker", "database"
 NOT_MIGRATED = "the database is not migrated: run `harvest-sync migrate`"
@@ -106,15 +106,8 @@ def down_port() -> int:
 @pytest.fixture(scope="module")
 def empty_database_url(server_database_url: str) -> Iterator[str]:
     """A database created just now and never migrated."""
-    server = make_url(server_database_url)
-    name = f"hs_unmigrated_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield server.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with new_database(server_database_url, "hs_unmigrated") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -210,25 +203,18 @@ def test_a_missing_table_in_a_migrated_database_is_not_called_unmigrated(engine,
 
 
 def test_a_database_behind_this_version_names_both_revisions(server_database_url):
-    server = make_url(server_database_url)
-    name = f"hs_behind_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(server.set(database=name).render_as_string(hide_password=False))
-    try:
-        upgrade(engine, "0005")
-        with pytest.raises(DatabaseNotMigrated) as raised:
-            require_database(engine)
-        assert str(raised.value).startswith("the database is at revision 0005, this version needs 00")
-        assert str(raised.value).endswith(": run `harvest-sync migrate`")
-        upgrade(engine)
-        require_database(engine)  # migrated: passes
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with new_database(server_database_url, "hs_behind") as url:
+        engine = make_engine(url)
+        try:
+            upgrade(engine, "0005")
+            with pytest.raises(DatabaseNotMigrated) as raised:
+                require_database(engine)
+            assert str(raised.value).startswith("the database is at revision 0005, this version needs 00")
+            assert str(raised.value).endswith(": run `harvest-sync migrate`")
+            upgrade(engine)
+            require_database(engine)  # migrated: passes
+        finally:
+            engine.dispose()
 
 
 # -- real processes: stderr is the line and nothing else (no library log lines) -------------
