@@ -195,6 +195,18 @@ def test_dead_letters_before_any_worker_declared_the_queues(env):
     )
 
 
+def test_a_database_that_does_not_exist_is_named_with_the_fix(working_env):
+    url = make_url(working_env["DATABASE_URL"]).set(database="hs_never_created")
+    environment = {**working_env, "DATABASE_URL": url.render_as_string(hide_password=False)}
+    result = CliRunner().invoke(main, ["migrate"], env=environment)
+    shown = url.render_as_string(hide_password=True)
+    assert (result.exit_code, result.stderr) == (
+        4,
+        f'harvest-sync: the database "hs_never_created" does not exist on PostgreSQL at {shown}: '
+        "create it (createdb hs_never_created) or set DATABASE_URL\n",
+    )
+
+
 def test_a_missing_table_in_a_migrated_database_is_not_called_unmigrated(engine, database_url, amqp_url):
     # A query on a table no migration makes is a bug to see, not a reason to run migrate.
     with pytest.raises(sa.exc.ProgrammingError) as raised, engine.connect() as conn:
