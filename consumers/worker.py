@@ -11,6 +11,7 @@ from infra.amqp.consumer import ConsumerRuntime
 from infra.bootstrap import App, bootstrap
 from infra.logging import configure_logging
 from infra.observability.wiring import consumer_check, serve_observability
+from infra.preflight import require_broker, require_database
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +33,10 @@ def build_runtime(app: App, queues: Sequence[str], *, prefetch: int | None = Non
 def run_worker(queues: Sequence[str], *, prefetch: int | None = None) -> None:
     app = bootstrap()
     configure_logging(app.settings.log_level, app.settings.log_format)
+    # Once running, the runtime rides out outages by reconnecting; at start, a missing service
+    # is far more likely a setting to fix, so say which and stop.
+    require_database(app.engine)
+    require_broker(app.settings.amqp_url)
     runtime = build_runtime(app, queues, prefetch=prefetch)
 
     def _stop(signum: int, _frame: object) -> None:

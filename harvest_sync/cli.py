@@ -2,23 +2,56 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 
 import click
 
-from infra.config import ConfigError, load_settings
-from infra.logging import configure_logging
+from infra.config import DEFAULTS, ConfigError, load_settings
+from infra.logging import configure_logging, quiet_libraries
+from infra.preflight import BrokerUnreachable, DatabaseNotMigrated, DatabaseUnreachable, Missing, explain
+
+# README "Exit statuses". Click itself exits 1 for a failed command, 2 for bad usage.
+EXIT_CONFIG = 2
+EXIT_STATUS: dict[type[Missing], int] = {
+    BrokerUnreachable: 3,
+    DatabaseUnreachable: 4,
+    DatabaseNotMigrated: 5,
+}
 
 
 class CommandGroup(click.Group):
-    """Turns configuration errors into one line on stderr and exit status 2."""
+    """Every subcommand, present or added later, fails the same way when something is missing:
+    one line on stderr naming it and the fix, and a documented exit status. The traceback is
+    shown only with LOG_LEVEL=debug."""
 
     def invoke(self, ctx: click.Context) -> object:
+        debug = os.environ.get("LOG_LEVEL", "").lower() == "debug"
+        quiet_libraries("debug" if debug else "info")
         try:
             return super().invoke(ctx)
         except ConfigError as exc:
             click.echo(f"harvest-sync: configuration error: {exc}", err=True)
-            sys.exit(2)
+            sys.exit(EXIT_CONFIG)
+        except Exception as exc:
+            missing = _explain(exc)
+            if missing is None:
+                raise
+            if debug:
+                traceback.print_exc()
+            click.echo(f"harvest-sync: {missing}", err=True)
+            sys.exit(next(code for kind, code in EXIT_STATUS.items() if isinstance(missing, kind)))
+
+
+def _explain(exc: Exception) -> Missing | None:
+    try:
+        settings = load_settings(require_secret=False)
+        database_url, amqp_url = settings.database_url, settings.amqp_url
+    except ConfigError:
+        database_url = os.environ.get("DATABASE_URL") or DEFAULTS["DATABASE_URL"]
+        amqp_url = os.environ.get("AMQP_URL") or DEFAULTS["AMQP_URL"]
+    return explain(exc, database_url=database_url, amqp_url=amqp_url)
 
 
 @click.group(cls=CommandGroup)
@@ -80,14 +113,17 @@ def scheduler(interval: float, catch_up_hours: int) -> None:
 
     from infra.bootstrap import bootstrap
     from infra.observability.wiring import scheduler_check, serve_observability
+    from infra.preflight import require_broker, require_database
     from producers.scheduler import Scheduler
 
     app = bootstrap()
     configure_logging(app.settings.log_level, app.settings.log_format)
+    require_database(app.engine)
+    require_broker(app.settings.amqp_url)
     runner = Scheduler(app, catch_up=timedelta(hours=catch_up_hours), on_tick=app.metrics.scheduler_tick)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     signal.signal(signal.SIGINT, lambda *_: runner.stop())
-    server = serve_observability(app, broker=scheduler_check(runner))
+    server = serve_observability(app, broker=scheduler_check(runner), role="scheduler")
     try:
         runner.run(interval)
     finally:

@@ -28,7 +28,7 @@ DEMO_HARVEST_ACCOUNT_ID = 1_000_001
 @click.option("--seed", default=1, show_default=True, type=int)
 def demo(people: int, projects: int, clients: int, days: int, seed: int) -> None:
     """Run the main job end to end against a simulated Harvest agency."""
-    from harvest_sync.services import ServiceUnavailable, services
+    from harvest_sync.services import services
     from infra.crypto import generate_key
     from infra.logging import configure_logging
 
@@ -37,12 +37,10 @@ def demo(people: int, projects: int, clients: int, days: int, seed: int) -> None
     if not settings.secret_keys:
         click.echo("HARVEST_SYNC_SECRET_KEY is not set: this demo seals its token with a throw-away key")
         settings = dataclasses.replace(settings, secret_keys=(generate_key(),))
-    try:
-        with services(settings.database_url, settings.amqp_url) as (database_url, amqp_url):
-            settings = dataclasses.replace(settings, database_url=database_url, amqp_url=amqp_url)
-            _run_demo(settings, dict(people=people, projects=projects, clients=clients, days=days, seed=seed))
-    except ServiceUnavailable as exc:
-        raise click.ClickException(str(exc)) from None
+    # A missing service raises infra.preflight's exceptions: the CLI shows them as one line.
+    with services(settings.database_url, settings.amqp_url) as (database_url, amqp_url):
+        settings = dataclasses.replace(settings, database_url=database_url, amqp_url=amqp_url)
+        _run_demo(settings, dict(people=people, projects=projects, clients=clients, days=days, seed=seed))
 
 
 def _run_demo(settings: Settings, agency: dict) -> None:

@@ -1,5 +1,6 @@
 """Finding PostgreSQL and RabbitMQ for the demo: the configured URLs, else testcontainers where
-Docker runs, else one line saying what to start."""
+Docker runs, else one line saying what to start (infra.preflight's exceptions, which the CLI
+shows as one line with its exit status)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ import pika
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-
-class ServiceUnavailable(RuntimeError):
-    pass
+from infra.amqp.connection import mask_url
+from infra.preflight import BrokerUnreachable, DatabaseUnreachable, shown_database_url
 
 
 def postgres_up(database_url: str) -> bool:
@@ -73,8 +73,8 @@ def services(database_url: str, amqp_url: str) -> Iterator[tuple[str, str]]:
     with contextlib.ExitStack() as stack:
         if not postgres_up(database_url):
             if not docker_available():
-                raise ServiceUnavailable(
-                    f"PostgreSQL is not reachable at {make_url(database_url).render_as_string()}: start it "
+                raise DatabaseUnreachable(
+                    f"PostgreSQL is not reachable at {shown_database_url(database_url)}: start it "
                     "(docker compose up -d postgres, or your OS service) or set DATABASE_URL"
                 )
             from testcontainers.community.postgres import PostgresContainer
@@ -83,8 +83,8 @@ def services(database_url: str, amqp_url: str) -> Iterator[tuple[str, str]]:
             database_url = pg.get_connection_url()
         if not rabbitmq_up(amqp_url):
             if not docker_available():
-                raise ServiceUnavailable(
-                    "RabbitMQ is not reachable at AMQP_URL: start it "
+                raise BrokerUnreachable(
+                    f"RabbitMQ is not reachable at {mask_url(amqp_url)}: start it "
                     "(docker compose up -d rabbitmq, or rabbitmq-server -detached) or set AMQP_URL"
                 )
             from testcontainers.community.rabbitmq import RabbitMqContainer

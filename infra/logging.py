@@ -12,6 +12,7 @@ import structlog
 SECRET_KEYS = re.compile(r"token|secret|password|authorization|api_key", re.IGNORECASE)
 BEARER = re.compile(r"(Bearer\s+)\S+", re.IGNORECASE)
 URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@/\s]+@")
+LIBRARY_LOGGERS = ("pika", "urllib3")
 
 
 def _scrub_value(value: Any) -> Any:
@@ -49,3 +50,13 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
     )
     # Libraries (pika, alembic) log through the standard library; keep them quiet but visible.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    quiet_libraries(level)
+
+
+def quiet_libraries(level: str) -> None:
+    """Below LOG_LEVEL=debug, the network libraries say nothing: every failure they log also
+    reaches our code as an exception, which reports it once, in one line. A refused connection
+    would otherwise print pika's ERROR lines before that line."""
+    library_level = logging.DEBUG if level == "debug" else logging.CRITICAL + 1
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(library_level)

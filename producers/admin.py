@@ -17,7 +17,9 @@ import click
 from domain.autofill import parse_week
 from infra.bootstrap import App, bootstrap
 from infra.db.accounts import AccountRecord
+from infra.preflight import require_broker
 from producers.cli_errors import refused
+from producers.progress import follow_run
 from producers.services.accounts import add_account, check_new_account, find_account, replace_token
 from producers.services.accounts import rotate_key as reseal_tokens
 from producers.services.planning import link_harvest_id
@@ -127,13 +129,14 @@ def sync(account_key: str, what: str, full: bool, week: str | None, wait: bool, 
             raise click.BadParameter(str(exc), param_hint="--week") from None
     app = _app()
     acct = _account(app, account_key)
+    require_broker(app.settings.amqp_url)  # before a run is recorded as queued that never goes out
     commands = sync_commands(acct, what, full=full, week=week)
     for cmd in commands:
         publish_tracked(app, cmd)
         click.echo(f"published {cmd.message_id}")
         if wait:
             # Waiting before the next command lets actuals find the people just imported.
-            run = wait_for_run(app, acct.id, cmd.message_id, timeout)
+            run = follow_run(app, acct.id, cmd.message_id, timeout)  # a live bar, or plain lines
             click.echo(f"run {run['status']}: {json.dumps(run['counts'], sort_keys=True)}")
             if run["status"] == "failed":
                 # What follows depends on this run (actuals need the people): stop here.

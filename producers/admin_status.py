@@ -3,7 +3,6 @@ sync date"), the next scheduled one, the current run's progress and the last err
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import click
@@ -11,18 +10,29 @@ import click
 from infra.db.accounts import AccountRecord
 from infra.db.uow import UnitOfWork
 from producers.admin import _account, _app, _ts, account, admin
+from producers.progress import RunProgress, watch
 from producers.services.status import account_status
+
+CURRENT_RUN = "    current run: "
 
 
 @admin.command()
 @click.argument("account_key", metavar="ACCOUNT")
-def status(account_key: str) -> None:
+@click.option("--watch", "watching", is_flag=True, help="Refresh the view until the account's runs finish.")
+def status(account_key: str, watching: bool) -> None:
     """Show an account's sync state."""
     app = _app()
     acct = _account(app, account_key)
-    with app.uow() as u:
-        for line in describe(u, acct, datetime.now(UTC)):
-            click.echo(line)
+
+    def view() -> tuple[list[str], bool]:
+        with app.uow() as u:
+            lines = describe(u, acct, datetime.now(UTC))
+        return lines, any(line.startswith(CURRENT_RUN) for line in lines)
+
+    if watching:
+        watch(view)
+    else:
+        click.echo("\n".join(view()[0]))
 
 
 @account.command("list")
@@ -45,8 +55,7 @@ def describe(u: UnitOfWork, acct: AccountRecord, now: datetime) -> list[str]:
             f"  next {_ts(k.next_at) if k.next_at else '-'}"
         )
         if k.run:
-            progress = json.dumps(k.run["progress"], sort_keys=True)
-            lines.append(f"    current run: {k.run['status']} {progress}")
+            lines.append(f"{CURRENT_RUN}{RunProgress.of(k.run).line()}")
         if k.last_error:
             lines.append(f"    last error ({_ts(k.last_error_at)}): {k.last_error}")
     lines.extend(_verification(u, acct))

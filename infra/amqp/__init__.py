@@ -12,11 +12,13 @@ Modules:
     worker      what runs on a delivery's worker thread (handler, log binding, hold)
     reporting   one log line and one on_event call per decision
     consumer    ``ConsumerRuntime`` (threads, heartbeats, reconnects, graceful stop)
-    admin       ``queue_depths``, ``DeadLetter``, ``dead_letters``, replay and purge
+    admin       ``queue_depths``, ``DeadLetter``, ``dead_letters``, ``dead_letter_counts``,
+                replay and purge
 """
 
 from infra.amqp.admin import (
     DeadLetter,
+    dead_letter_counts,
     dead_letters,
     purge_dead_letters,
     queue_depths,
@@ -53,6 +55,7 @@ __all__ = [
     "OnEvent",
     "OutgoingMessage",
     "Publisher",
+    "dead_letter_counts",
     "dead_letters",
     "declare_topology",
     "delete_topology",

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pika
+import pika.exceptions
 import structlog
 from pika.adapters.blocking_connection import BlockingChannel
 
-from infra.amqp.connection import blocking_channel
+from infra.amqp.connection import blocking_channel, connection_parameters
 from infra.amqp.messages import (
     X_DEAD_LETTER_COUNT,
     X_DEATH,
@@ -110,6 +111,35 @@ def queue_depths(
 def _depths(channel: BlockingChannel, names: list[str]) -> dict[str, int]:
     # A passive declare only reads the queue; it fails if the queue does not exist.
     return {n: channel.queue_declare(n, passive=True).method.message_count for n in names}
+
+
+def dead_letter_counts(
+    url: str, prefix: str, queues: Sequence[str], *, timeout_s: float = 3.0
+) -> dict[str, int]:
+    """Messages parked in each logical queue's dead queue (for metrics); a queue never declared
+    is left out. One short connection, a channel per queue: a missing queue closes its channel.
+    """
+    names = Names(prefix)
+    params = connection_parameters(url, role="metrics", prefix=prefix)
+    params.connection_attempts = 1
+    params.socket_timeout = timeout_s
+    connection = pika.BlockingConnection(params)
+    counts: dict[str, int] = {}
+    try:
+        for queue in queues:
+            channel = connection.channel()
+            try:
+                declared = channel.queue_declare(names.dead_queue(queue), passive=True)
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                if exc.reply_code != 404:
+                    raise
+                continue
+            counts[queue] = declared.method.message_count
+            channel.close()
+    finally:
+        if connection.is_open:
+            connection.close()
+    return counts
 
 
 def dead_letters(url: str, prefix: str, queue: str, limit: int = 100) -> list[DeadLetter]:

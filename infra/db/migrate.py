@@ -35,3 +35,30 @@ def current_revision(engine: sa.Engine) -> str | None:
             return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
         except sa.exc.ProgrammingError:
             return None
+
+
+def head_revision() -> str:
+    """The newest revision this version of the code knows."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("postgresql://")).get_current_head()
+    assert head is not None
+    return head
+
+
+def revision_is_behind(current: str | None) -> bool:
+    """True if a database at ``current`` lacks migrations this code needs.
+
+    A revision this code does not know is newer (migrations are additive and run before a
+    rollout), so it is not behind.
+    """
+    from alembic.script import ScriptDirectory
+
+    if current is None:
+        return True
+    script = ScriptDirectory.from_config(alembic_config("postgresql://"))
+    try:
+        known = script.get_revision(current) is not None
+    except Exception:  # alembic's "no such revision": a newer database
+        return False
+    return known and current != script.get_current_head()

@@ -8,19 +8,17 @@ the probe's timeout (3 s in deploy/base), not the App's 10 s connect timeout.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-import structlog
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy.pool import NullPool
 
 from infra.db import tables as t
-
-log = structlog.get_logger(__name__)
+from infra.db.accounts import KIND_FLAGS
+from infra.observability.scrape import CachedRead
 
 PROBE_CONNECT_TIMEOUT_S = 2  # libpq's minimum
 PROBE_STATEMENT_TIMEOUT_MS = 5000
@@ -76,8 +74,13 @@ def read_snapshot(engine: sa.Engine) -> Snapshot:
         successes = conn.execute(
             sa.select(s.c.account_id, s.c.kind, s.c.last_success_at)
             .join(a, a.c.id == s.c.account_id)
-            # A disabled account is not synced on purpose: its growing age is no alert.
-            .where(s.c.last_success_at.is_not(None), a.c.status != "disabled")
+            # A disabled account, or a kind switched off, is not synced on purpose: its growing
+            # age is no alert.
+            .where(
+                s.c.last_success_at.is_not(None),
+                a.c.status != "disabled",
+                sa.or_(*(sa.and_(s.c.kind == kind, a.c[flag]) for kind, flag in KIND_FLAGS.items())),
+            )
         ).all()
         newest = sa.select(v.c.account_id, sa.func.max(v.c.id)).group_by(v.c.account_id)
         verified = conn.execute(
@@ -94,9 +97,8 @@ def read_snapshot(engine: sa.Engine) -> Snapshot:
 class DatabaseGauges:
     """A Prometheus collector computing gauges from the database at scrape time.
 
-    The read is cached for ``ttl_s`` (a failed one too, so a dead database does not make every
-    scrape wait for the connect timeout); ages are computed from the cached timestamps at each
-    scrape, so they keep growing between reads. Costs nothing between scrapes.
+    The read is cached for ``ttl_s`` (see ``CachedRead``); ages are computed from the cached
+    timestamps at each scrape, so they keep growing between reads. Costs nothing between scrapes.
     """
 
     def __init__(
@@ -107,13 +109,10 @@ class DatabaseGauges:
         monotonic: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self._load = load
-        self._ttl_s = ttl_s
-        self._monotonic = monotonic
+        self._read = CachedRead(
+            load, ttl_s=ttl_s, failure_event="metrics_database_read_failed", monotonic=monotonic
+        )
         self._wall_clock = wall_clock
-        self._lock = threading.Lock()
-        self._snapshot: Snapshot | None = None
-        self._read_at: float | None = None
 
     @classmethod
     def for_engine(cls, engine: sa.Engine, *, ttl_s: float = SCRAPE_CACHE_TTL_S) -> DatabaseGauges:
@@ -124,7 +123,7 @@ class DatabaseGauges:
         return list(self._families())
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        snapshot = self._current()
+        snapshot = self._read.get()
         up, accounts, ledger, ages, drift = self._families()
         up.add_metric([], 1.0 if snapshot is not None else 0.0)
         yield up
@@ -140,18 +139,6 @@ class DatabaseGauges:
         for account_id, found in sorted(snapshot.verify_differences.items()):
             drift.add_metric([str(account_id)], found)
         yield from (accounts, ledger, ages, drift)
-
-    def _current(self) -> Snapshot | None:
-        with self._lock:  # concurrent scrapes share one read
-            now = self._monotonic()
-            if self._read_at is None or now - self._read_at >= self._ttl_s:
-                try:
-                    self._snapshot = self._load()
-                except Exception as exc:
-                    log.warning("metrics_database_read_failed", error_type=type(exc).__name__)
-                    self._snapshot = None
-                self._read_at = now
-            return self._snapshot
 
     @staticmethod
     def _families() -> tuple[GaugeMetricFamily, ...]:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import structlog
 from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.core import GaugeMetricFamily
 
 from infra.logging import scrub_secrets
 
@@ -54,6 +55,34 @@ class Readiness:
             else:
                 log.warning("not_ready", **{f"check_{k}": v for k, v in results.items() if v != "ok"})
         return ready, results
+
+
+class ReadinessGauge:
+    """A Prometheus collector: ``harvest_sync_ready{role}`` is 1 when /readyz would answer 200.
+
+    The checks run at scrape time, so an alert can see what only the probe saw before.
+    """
+
+    def __init__(self, readiness: Readiness, role: str) -> None:
+        self._readiness = readiness
+        self._role = role
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return [self._family()]  # registering must not run the checks
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        ready, _checks = self._readiness.evaluate()
+        family = self._family()
+        family.add_metric([self._role], 1.0 if ready else 0.0)
+        yield family
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "harvest_sync_ready",
+            "1 when every readiness check passes (broker and database), as /readyz; by process role.",
+            labels=["role"],
+        )
 
 
 def _run(check: Check) -> str:

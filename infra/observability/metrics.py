@@ -107,7 +107,7 @@ class Metrics:
             ["reason"],
             registry=r,
         )
-        self._database_watched = False
+        self._watched: set[str] = set()
         # Series that exist from the start read 0 instead of being absent, so rate() and
         # "increase over 1h == 0" alerts work before the first event.
         for queue in QUEUES:
@@ -174,11 +174,14 @@ class Metrics:
 
     # -- database-derived gauges --------------------------------------------------------
 
-    def watch_database(self, collector: Any) -> None:
-        """Register the scrape-time database collector once (a second server reuses it)."""
-        if not self._database_watched:
+    def watch(self, key: str, collector: Any) -> None:
+        """Register a scrape-time collector once per key (a second server reuses the first)."""
+        if key not in self._watched:
             self.registry.register(collector)
-            self._database_watched = True
+            self._watched.add(key)
+
+    def watch_database(self, collector: Any) -> None:
+        self.watch("database", collector)
 
 
 class HarvestHooks:

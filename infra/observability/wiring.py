@@ -6,13 +6,15 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
+from infra.observability.broker import BrokerGauges
 from infra.observability.database import (
     SCRAPE_CACHE_TTL_S,
     DatabaseGauges,
     database_check,
     probe_engine,
 )
-from infra.observability.health import Check, HealthServer, Readiness, make_app
+from infra.observability.health import Check, HealthServer, Readiness, ReadinessGauge, make_app
+from infra.observability.metrics import QUEUES
 
 if TYPE_CHECKING:
     from infra.bootstrap import App
@@ -83,17 +85,26 @@ def start_server(
     *,
     broker: Check,
     port: int,
+    role: str = "worker",
     host: str = "0.0.0.0",
     scrape_cache_ttl_s: float = SCRAPE_CACHE_TTL_S,
 ) -> HealthServer:
-    """Serve /healthz, /readyz (broker and database) and /metrics for ``app`` on ``port``."""
+    """Serve /healthz, /readyz (broker and database) and /metrics for ``app`` on ``port``.
+
+    ``role`` (worker, scheduler) labels ``harvest_sync_ready``.
+    """
+    s = app.settings
     probe = probe_engine(app.engine)
     app.metrics.watch_database(DatabaseGauges.for_engine(probe, ttl_s=scrape_cache_ttl_s))
+    app.metrics.watch(
+        "broker", BrokerGauges.for_broker(s.amqp_url, s.amqp_prefix, QUEUES, ttl_s=scrape_cache_ttl_s)
+    )
     readiness = Readiness({"broker": broker, "database": database_check(probe)})
+    app.metrics.watch("readiness", ReadinessGauge(readiness, role))
     return HealthServer(make_app(app.metrics.registry, readiness), host=host, port=port).start()
 
 
-def serve_observability(app: App, *, broker: Check) -> HealthServer | None:
+def serve_observability(app: App, *, broker: Check, role: str = "worker") -> HealthServer | None:
     """Start the endpoints on METRICS_PORT; None when it is 0 (disabled) or taken.
 
     A taken port is logged, not fatal: several workers on one machine share the default port,
@@ -105,7 +116,7 @@ def serve_observability(app: App, *, broker: Check) -> HealthServer | None:
         log.info("observability_disabled", reason="METRICS_PORT=0")
         return None
     try:
-        return start_server(app, broker=broker, port=port)
+        return start_server(app, broker=broker, port=port, role=role)
     except OSError as exc:
         log.error("observability_port_unavailable", port=port, error=str(exc))
         return None

@@ -18,6 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 BASE = DEPLOY / "base"
 OVERLAYS = DEPLOY / "overlays"
+# Prometheus rules and their promtool tests, not Kubernetes objects (tests/deploy/test_monitoring.py).
+MONITORING = DEPLOY / "monitoring"
 
 WORKLOAD_KINDS = ("Deployment", "Job")
 
@@ -45,7 +47,10 @@ def load_yaml(path: Path) -> list[dict[str, Any]]:
 
 
 def yaml_files() -> list[Path]:
-    return sorted(p for p in DEPLOY.rglob("*") if p.suffix in (".yaml", ".yml"))
+    """The Kubernetes manifests under deploy/."""
+    return sorted(
+        p for p in DEPLOY.rglob("*") if p.suffix in (".yaml", ".yml") and MONITORING not in p.parents
+    )
 
 
 def kustomization(directory: Path) -> dict[str, Any]:

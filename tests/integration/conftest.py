@@ -10,14 +10,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from infra.bootstrap import App, bootstrap
 from infra.config import Settings
 from infra.crypto import generate_key
 from infra.db.engine import make_engine
 from infra.db.migrate import upgrade
-from tests.integration.helpers import register_account
+from tests.integration.helpers import new_database, register_account
 
 pytestmark = pytest.mark.integration
 
@@ -25,19 +24,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="session")
 def database_url(server_database_url: str) -> Iterator[str]:
     """A fresh database, migrated, dropped at the end of the session."""
-    server = make_url(server_database_url)
-    name = f"hs_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with new_database(server_database_url) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(scope="session")

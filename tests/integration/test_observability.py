@@ -20,10 +20,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from consumers.worker import build_runtime
 from domain.commands import SyncActuals, SyncEntities
+from infra.amqp import purge_dead_letters
 from infra.amqp.consumer import ConsumerRuntime
 from infra.bootstrap import App, bootstrap
 from infra.db import tables as t
 from infra.logging import configure_logging
+from infra.observability.database import read_snapshot
 from infra.observability.health import Check
 from infra.observability.wiring import consumer_check, scheduler_check, start_server
 from producers.scheduler import Scheduler
@@ -199,6 +201,72 @@ def test_readyz_fails_when_the_broker_connection_is_gone(app, serve_worker):
     assert http_get(f"{served.base}/healthz")[0] == 200  # alive all the same
 
 
+def test_readiness_is_a_metric_too(app, serve_worker):
+    # What /readyz answers is exported, so an alert can see a worker that is not ready
+    served = serve_worker(app)
+    eventually(lambda: value(scrape(served.base), "harvest_sync_ready", role="worker") == 1, what="ready 1")
+
+    served.runtime.stop()
+
+    eventually(lambda: value(scrape(served.base), "harvest_sync_ready", role="worker") == 0, what="ready 0")
+    assert ("harvest_sync_ready", frozenset({"role": "worker"}.items())) in scrape(served.base)
+
+
+def test_dead_letters_are_counted_until_purged(app, amqp_url, serve_worker):
+    from tests.integration.test_dead_letters import _raw_publish
+
+    served = serve_worker(app)
+    eventually(lambda: readyz(served.base)[0] == 200, what="consuming")  # the queues are declared
+    assert value(scrape(served.base), "harvest_sync_broker_gauges_up") == 1
+    assert ("harvest_sync_dead_letters", frozenset({"queue": "entities"}.items())) in scrape(served.base)
+    assert value(scrape(served.base), "harvest_sync_dead_letters", queue="entities") == 0
+
+    # When two malformed commands are dead-lettered
+    _raw_publish(amqp_url, app.settings.amqp_prefix, [b"not json", b"{}"])
+
+    # Then the entities dead-letter queue counts them, until an operator purges them
+    eventually(
+        lambda: value(scrape(served.base), "harvest_sync_dead_letters", queue="entities") == 2,
+        what="two dead letters counted",
+    )
+    assert value(scrape(served.base), "harvest_sync_dead_letters", queue="time_entries") == 0
+    purge_dead_letters(amqp_url, app.settings.amqp_prefix, "entities")
+    eventually(
+        lambda: value(scrape(served.base), "harvest_sync_dead_letters", queue="entities") == 0,
+        what="none after the purge",
+    )
+
+
+def test_a_broker_that_cannot_be_read_shows_as_down_not_as_empty(app, serve_worker):
+    broken = bootstrap(dataclasses.replace(app.settings, amqp_url="amqp://guest:guest@127.0.0.1:1/%2F"))
+    try:
+        served = serve_worker(broken, run=False)
+        metrics = scrape(served.base)
+        assert value(metrics, "harvest_sync_broker_gauges_up") == 0
+        assert not any(name == "harvest_sync_dead_letters" for name, _ in metrics)
+        assert value(metrics, "harvest_sync_ready", role="worker") == 0
+    finally:
+        broken.engine.dispose()
+
+
+def test_no_sync_age_for_a_kind_switched_off(app, engine, new_account):
+    # An account that stopped importing people on purpose: its people age must not raise alerts
+    account_id, _ = new_account()
+    with app.uow() as u:
+        for kind in ("people", "actuals"):
+            u.accounts.record_success(account_id, kind, datetime.now(UTC))
+        u.commit()
+
+    def kinds() -> set[str]:
+        return {kind for acc, kind, _at in read_snapshot(engine).last_success if acc == account_id}
+
+    assert kinds() == {"people", "actuals"}
+    with app.uow() as u:
+        u.accounts.update_settings(account_id, import_people=False)
+        u.commit()
+    assert kinds() == {"actuals"}
+
+
 def test_readyz_fails_when_the_database_is_unreachable(app, serve_worker):
     # Given a worker connected to the broker, whose database does not exist
     missing = app.engine.url.set(database=f"hs_missing_{uuid.uuid4().hex[:8]}")
@@ -241,7 +309,7 @@ def test_scheduler_is_ready_while_its_ticks_succeed(app):
     runner = Scheduler(app, on_tick=app.metrics.scheduler_tick)
     runner.tick = tick  # type: ignore[method-assign]
     check: Check = scheduler_check(runner)
-    server = start_server(app, broker=check, port=0)
+    server = start_server(app, broker=check, port=0, role="scheduler")
     base = f"http://127.0.0.1:{server.port}"
     thread = threading.Thread(target=runner.run, kwargs={"interval_s": 0.05}, daemon=True)
     try:
@@ -254,6 +322,7 @@ def test_scheduler_is_ready_while_its_ticks_succeed(app):
         # Then it is ready after a successful tick, and its ticks are counted
         eventually(lambda: readyz(base)[0] == 200, what="/readyz 200")
         metrics = scrape(base)
+        assert value(metrics, "harvest_sync_ready", role="scheduler") == 1
         assert value(metrics, "harvest_sync_scheduler_ticks_total", result="ok") >= 1
         assert value(metrics, "harvest_sync_scheduler_slots_published_total") >= 2
 
