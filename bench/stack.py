@@ -121,7 +121,7 @@ class Stack:
     def sync_entities(self, timeout_s: float = 600) -> Run:
         """Clients, projects and people in one command, as the scheduler publishes them daily."""
         from domain.commands import SyncEntities
-        from infra.bootstrap import bootstrap
+        from harvest_sync.bootstrap import bootstrap
         from infra.config import load_settings
         from producers.admin import publish_tracked, wait_for_run
 

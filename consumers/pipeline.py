@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from consumers.runs import Clock, database_errors_are_transient, require_account, tracked_run, utcnow
+from consumers.runs import database_errors_are_transient, require_account, tracked_run
+from domain.clock import Clock, utcnow
 from domain.commands import Command
 from domain.errors import TransientError
 from infra.db.accounts import AccountRecord

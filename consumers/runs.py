@@ -8,25 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 import structlog
 
+from domain.clock import Clock, utcnow
 from domain.errors import AccountNeedsAttention, PermanentError, TransientError, UnknownAccount
 from infra.db.accounts import AccountRecord
 from infra.db.uow import UnitOfWork
 
-Clock = Callable[[], datetime]
 log = structlog.get_logger(__name__)
 
 
 class DatabaseUnavailable(TransientError):
     """PostgreSQL went away (restart, failover, killed connection): retry once it is back."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def require_account(uow: Callable[[], UnitOfWork], account_id: int) -> AccountRecord:

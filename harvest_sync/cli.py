@@ -85,8 +85,8 @@ def migrate() -> None:
 )
 def worker(queues: str, prefetch: int | None) -> None:
     """Consume commands until SIGTERM; any number of workers may run side by side."""
-    from consumers.worker import run_worker
     from domain.commands import QUEUES
+    from harvest_sync.worker import run_worker
 
     names = [q.strip() for q in queues.split(",") if q.strip()]
     unknown = [q for q in names if q not in QUEUES]
@@ -111,12 +111,12 @@ def scheduler(interval: float, catch_up_hours: int) -> None:
     import signal
     from datetime import timedelta
 
-    from infra.bootstrap import bootstrap
+    from infra.app import build_app
     from infra.observability.wiring import scheduler_check, serve_observability
     from infra.preflight import require_broker, require_database
     from producers.scheduler import Scheduler
 
-    app = bootstrap()
+    app = build_app()
     configure_logging(app.settings.log_level, app.settings.log_format)
     require_database(app.engine)
     require_broker(app.settings.amqp_url)
@@ -136,12 +136,12 @@ def scheduler(interval: float, catch_up_hours: int) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 def console(host: str, port: int) -> None:
     """Serve the integrations console; sign in with a user from `admin user add`."""
-    from infra.bootstrap import bootstrap
+    from infra.app import build_app
     from infra.config import load_console_settings
     from infra.observability.wiring import broker_check, serve_observability
     from producers.console.app import serve
 
-    app = bootstrap()
+    app = build_app()
     configure_logging(app.settings.log_level, app.settings.log_format)
     console_settings = load_console_settings()
     # /healthz, /readyz and /metrics (sign-in failures among them) on METRICS_PORT, as workers do.

@@ -44,10 +44,10 @@ def demo(people: int, projects: int, clients: int, days: int, seed: int) -> None
 
 
 def _run_demo(settings: Settings, agency: dict) -> None:
-    from consumers.worker import build_runtime
     from domain.commands import SyncActuals, SyncEntities
+    from harvest_sync.bootstrap import bootstrap
     from harvest_sync.services import ensure_database
-    from infra.bootstrap import bootstrap
+    from harvest_sync.worker import build_runtime
     from infra.db.engine import make_engine
     from infra.db.migrate import upgrade
     from producers.admin import publish_tracked, wait_for_run

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import click
 
 from domain.autofill import parse_week
-from infra.bootstrap import App, bootstrap
+from infra.app import App, build_app
 from infra.db.accounts import AccountRecord
 from infra.preflight import require_broker
 from producers.cli_errors import refused
@@ -31,7 +31,7 @@ NEW_ACCOUNT_OPTIONS = {"name": "--name", "timezone": "--timezone"}
 def _app() -> App:
     from infra.logging import configure_logging
 
-    app = bootstrap()
+    app = build_app()
     configure_logging(app.settings.log_level, app.settings.log_format)
     return app
 

@@ -24,7 +24,7 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.text import Text
 
-from infra.bootstrap import App
+from infra.app import App
 from producers.services.syncs import FINAL_STATUSES
 
 POLL_S = 0.25

@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from consumers.runs import utcnow
+from domain.clock import utcnow
 from domain.schedule import Slot, due_slots
 from infra import messages
-from infra.bootstrap import App
+from infra.app import App
 from infra.db import schedule as repo
 
 log = structlog.get_logger(__name__)

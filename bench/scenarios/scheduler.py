@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from bench.report import Section
 from bench.stack import Stack
+from harvest_sync.bootstrap import bootstrap
 from infra.amqp.connection import blocking_channel
 from infra.amqp.topology import QUEUES, Names
-from infra.bootstrap import bootstrap
 from infra.config import load_settings
 
 TARGET_S = 5.0

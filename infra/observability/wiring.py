@@ -17,7 +17,7 @@ from infra.observability.health import Check, HealthServer, Readiness, Readiness
 from infra.observability.metrics import QUEUES
 
 if TYPE_CHECKING:
-    from infra.bootstrap import App
+    from infra.app import App
 
 log = structlog.get_logger(__name__)
 

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from infra.bootstrap import App
+from infra.app import App
 from infra.config import ConsoleSettings
 from producers.console.security import SESSION_COOKIE, RequireSignIn, SecurityHeaders, session_secret
 from producers.console.views import accounts, actuals, auth, dead_letters, ledger, lists, people

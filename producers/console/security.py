@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from infra.bootstrap import App
+from infra.app import App
 from producers.services.users import get_user
 
 SESSION_COOKIE = "harvest_sync_session"

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from infra.bootstrap import App
+from infra.app import App
 from producers.console.security import csrf_token, csrf_valid, safe_path
 from producers.services.dead_letters import Broker
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from domain.autofill import parse_working_days
 from domain.model import is_harvest_administrator
-from infra.bootstrap import App
+from infra.app import App
 from infra.db.accounts import KIND_FLAGS, AccountRecord
 from infra.harvest.client import HarvestClient
 from infra.harvest.errors import (

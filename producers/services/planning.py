@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from infra.bootstrap import App
+from infra.app import App
 from infra.db.entities import AlreadyLinked
 from infra.db.planning import PlanningRepository
 from producers.services.errors import ServiceError

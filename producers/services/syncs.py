@@ -13,7 +13,7 @@ import structlog
 
 from domain.autofill import last_finished_week, week_label
 from domain.commands import AutofillWeek, Command, SyncActuals, SyncEntities
-from infra.bootstrap import App
+from infra.app import App
 from infra.db.accounts import AccountRecord
 from producers.services.errors import BROKER_ERRORS, ServiceError
 

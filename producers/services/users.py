@@ -12,7 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from domain.signin import FORGET_AFTER, check_password, check_role, check_user_name, seconds_to_wait
-from infra.bootstrap import App
+from infra.app import App
 from infra.db.users import ConsoleUser, LoginFailureRepository, UserRepository
 from producers.services.errors import InvalidInput, ServiceError
 

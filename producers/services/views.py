@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from domain.schedule import AccountSchedule, next_slot
-from infra.bootstrap import App
+from infra.app import App
 from infra.db.accounts import AccountRecord
 from infra.db.listings import AccountListings
 from infra.harvest.errors import HarvestAuthError, HarvestUnavailable

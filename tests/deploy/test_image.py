@@ -113,7 +113,7 @@ def _get(url: str) -> tuple[int, dict]:
 
 def test_a_containerised_worker_consumes_a_command_from_the_host(image, fresh_database, amqp_url):
     from domain.commands import SyncEntities
-    from infra.bootstrap import bootstrap
+    from harvest_sync.bootstrap import bootstrap
     from infra.config import load_settings
     from infra.crypto import generate_key
     from infra.db.migrate import upgrade

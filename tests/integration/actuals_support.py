@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from domain.commands import BackfillPart, SyncActuals, SyncEntities
-from infra.bootstrap import App, bootstrap
+from harvest_sync.bootstrap import bootstrap
+from infra.app import App
 from infra.db import tables as t
 
 ALL_ENTITIES = ("clients_projects", "people")

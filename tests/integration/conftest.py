@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import sqlalchemy as sa
 
-from infra.bootstrap import App, bootstrap
+from harvest_sync.bootstrap import bootstrap
+from infra.app import App
 from infra.config import Settings
 from infra.crypto import generate_key
 from infra.db.engine import make_engine
@@ -118,7 +119,7 @@ def new_account(app: App, simulator) -> Callable[..., tuple[int, int]]:
 @pytest.fixture
 def run_worker(app: App) -> Iterator[Callable[..., threading.Thread]]:
     """Start consumer runtimes in threads; all are stopped and joined at teardown."""
-    from consumers.worker import build_runtime
+    from harvest_sync.worker import build_runtime
 
     started = []
 

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
-from infra.bootstrap import App
+from infra.app import App
 from infra.db import tables as t
 
 T = TypeVar("T")

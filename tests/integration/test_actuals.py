@@ -180,7 +180,7 @@ def test_interrupted_reconciliation_deletes_nothing(app, synced, engine, simulat
         def __getattr__(self, name):
             return getattr(self.inner, name)
 
-    from infra.bootstrap import bootstrap
+    from harvest_sync.bootstrap import bootstrap
 
     broken = bootstrap(
         app.settings, engine=engine, harvest_factory=lambda a: FailingOnReconcile(app.harvest_for(a))

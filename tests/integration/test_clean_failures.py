@@ -117,9 +117,9 @@ def empty_database_url(server_database_url: str) -> Iterator[str]:
 def working_env(database_url: str, amqp_url: str, secret_key: str) -> Iterator[dict[str, str]]:
     """Everything up, under a broker prefix of this module's own whose queues are declared
     (as a worker's first start does), with one account."""
+    from harvest_sync.bootstrap import bootstrap
     from infra.amqp import declare_topology, delete_topology
     from infra.amqp.connection import blocking_channel
-    from infra.bootstrap import bootstrap
     from infra.config import load_settings
 
     prefix = f"test.{uuid.uuid4().hex[:8]}"

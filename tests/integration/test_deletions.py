@@ -6,8 +6,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from harvest_sync.bootstrap import bootstrap
 from harvest_sync.cli import main
-from infra.bootstrap import bootstrap
 from infra.db import tables as t
 from tests.integration.actuals_support import countable_entry, our_id, sync_actuals
 from tests.integration.conftest import replace_settings

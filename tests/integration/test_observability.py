@@ -18,11 +18,12 @@ import sqlalchemy as sa
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
-from consumers.worker import build_runtime
 from domain.commands import SyncActuals, SyncEntities
+from harvest_sync.bootstrap import bootstrap
+from harvest_sync.worker import build_runtime
 from infra.amqp import purge_dead_letters
 from infra.amqp.consumer import ConsumerRuntime
-from infra.bootstrap import App, bootstrap
+from infra.app import App
 from infra.db import tables as t
 from infra.logging import configure_logging
 from infra.observability.database import read_snapshot

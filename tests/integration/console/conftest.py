@@ -18,7 +18,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from infra.bootstrap import App, bootstrap
+from harvest_sync.bootstrap import bootstrap
+from infra.app import App
 from infra.config import ConsoleSettings, Settings
 from infra.db.engine import make_engine
 from infra.db.migrate import upgrade

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from domain.commands import SyncEntities
-from infra.bootstrap import App
+from infra.app import App
 from infra.db import tables as t
 from producers.services.accounts import connect_account
 from producers.services.syncs import final_status, now_id, publish_tracked

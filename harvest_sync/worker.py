@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 import structlog
 
+from harvest_sync.bootstrap import bootstrap
 from infra.amqp.consumer import ConsumerRuntime
-from infra.bootstrap import App, bootstrap
+from infra.app import App
 from infra.logging import configure_logging
 from infra.observability.wiring import consumer_check, serve_observability
 from infra.preflight import require_broker, require_database

@@ -1,24 +1,18 @@
-"""The composition root: the one place that reads settings and builds real adapters.
-
-Tests call bootstrap() with their own settings or fakes; handlers never build clients.
+"""The adapter bundle: settings, engine, token cipher, Harvest clients, publisher, metrics, and
+the dispatch of a delivery to its handler. It builds adapters, never handlers: the handler
+table is wired above the layers (harvest_sync.bootstrap), which hands it to the App.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 
-from consumers.autofill import autofill_week
-from consumers.backfill import backfill_part
-from consumers.entities import sync_entities
-from consumers.pipeline import Pipeline, Step
-from consumers.runs import Clock, utcnow
-from consumers.time_entries import backfill_in_progress, sync_actuals
-from domain.commands import AutofillWeek, BackfillPart, Command, SyncActuals, SyncEntities
+from domain.clock import Clock, utcnow
+from domain.commands import Command
 from domain.errors import AccountNeedsAttention, MalformedMessage
 from infra import messages
 from infra.config import ConfigError, Settings, load_settings
@@ -127,38 +121,19 @@ class App:
         self.metrics.record_handler_result(result)
 
 
-def bootstrap(
+def build_app(
     settings: Settings | None = None,
     *,
     engine: sa.Engine | None = None,
     harvest_factory: Callable[[AccountRecord], HarvestClient] | None = None,
     clock: Clock = utcnow,
 ) -> App:
+    """The adapters from settings (the environment's unless given); no handlers."""
     settings = settings or load_settings()
-    app = App(
+    return App(
         settings=settings,
         engine=engine or make_engine(settings.database_url),
         cipher=TokenCipher(settings.secret_keys),
         clock=clock,
         harvest_factory=harvest_factory,
     )
-    pipeline = Pipeline(
-        uow=app.uow,
-        steps={
-            SyncEntities: Step(partial(sync_entities, harvest_for=app.harvest_for)),
-            SyncActuals: Step(
-                partial(
-                    sync_actuals,
-                    harvest_for=app.harvest_for,
-                    backfill_part_entries=settings.backfill_part_entries,
-                ),
-                guard=backfill_in_progress,
-            ),
-            BackfillPart: Step(partial(backfill_part, harvest_for=app.harvest_for)),
-            AutofillWeek: Step(autofill_week),
-        },
-        publish_many=app.publish_many,
-        clock=clock,
-    )
-    app.handlers = dict.fromkeys(pipeline.steps, pipeline)
-    return app
