@@ -10,7 +10,6 @@ import structlog
 from consumers.pipeline import Context, Outcome
 from domain.autofill import parse_week, zero_days
 from domain.commands import AutofillWeek
-from infra.db.autofill import AutofillRepository
 
 log = structlog.get_logger(__name__)
 
@@ -23,7 +22,7 @@ def autofill_week(cmd: AutofillWeek, ctx: Context) -> Outcome:
         return Outcome(stats, status="skipped")
     monday = parse_week(cmd.week)
     sunday = monday + timedelta(days=6)
-    repo = AutofillRepository(u.conn, account.id)
+    repo = u.autofill
     keys = zero_days(
         monday,
         repo.scheduled(monday, sunday),

@@ -21,7 +21,6 @@ from datetime import date, datetime
 import structlog
 
 from consumers.deletions import history_of
-from consumers.entry_apply import EntryStore
 from consumers.listing import ENTRIES, list_entries
 from consumers.pipeline import Context, Outcome
 from consumers.settle import settle
@@ -30,7 +29,7 @@ from domain.commands import BackfillPart
 from domain.errors import TransientError
 from domain.spans import Span
 from infra.db.accounts import AccountRecord
-from infra.db.backfills import BackfillRepository
+from infra.db.entry_store import EntryStore
 from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient
 
@@ -74,10 +73,10 @@ def part_commands(account_id: int, backfill_id: str, parts: list[dict]) -> list[
 def backfill_part(cmd: BackfillPart, ctx: Context, *, harvest_for: HarvestFor) -> Outcome:
     account, u = ctx.account, ctx.u
     stats: Counter = Counter()
-    backfills = BackfillRepository(u.conn, account.id)
+    backfills = u.backfills
     if not any(p["part"] == cmd.part for p in backfills.parts(cmd.backfill_id)):
         raise BackfillNotRecorded(f"backfill {cmd.backfill_id} is not recorded yet")
-    repo = EntryStore.open(u.conn, account.id)
+    repo = u.entries
     is_last = cmd.end == max(p["end_date"] for p in backfills.parts(cmd.backfill_id)).isoformat()
     # The last part also takes entries dated after the plan was made.
     span = Span(date.fromisoformat(cmd.start), None if is_last else date.fromisoformat(cmd.end))

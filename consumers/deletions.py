@@ -18,13 +18,12 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from consumers.entry_apply import EntryStore
 from consumers.listing import ENTRIES, list_entries
 from domain.deletions import DayCounts, worth_halving
 from domain.spans import Span
 from infra.db.accounts import AccountRecord
-from infra.db.actuals import rebuild_actuals
 from infra.db.deletions import DeletionRepository, Key
+from infra.db.entry_store import EntryStore
 from infra.harvest.client import HarvestClient
 
 
@@ -60,7 +59,7 @@ def plan_check(harvest: HarvestClient, span: Span, *, full: bool) -> DeletionChe
 def check_deletions(store: EntryStore, harvest: HarvestClient, check: DeletionCheck, stats: Counter) -> bool:
     """Remove what Harvest no longer has in the check's span, listing only where counts
     differ; return whether anything differed (something had to be listed)."""
-    deletions = DeletionRepository(store.entries.conn, store.entries.account_id)
+    deletions = store.deletions
     # A full check lists everything and compares nothing: it needs no counts of ours.
     ours = DayCounts(deletions.counts_by_day(check.span) if check.harvest_count is not None else ())
     list_at_most = 2 * harvest.per_page  # a span this small is listed in at most two pages
@@ -85,9 +84,7 @@ def check_deletions(store: EntryStore, harvest: HarvestClient, check: DeletionCh
         stats["deletions.counts"] += 1
         right_count = None if left_count is None else max(0, theirs - left_count)
         pending += [(right, right_count), (left, left_count)]
-    stats["actuals.rebuilt"] += rebuild_actuals(
-        store.entries.conn, store.entries.account_id, (), emptied=emptied
-    )
+    stats["actuals.rebuilt"] += store.rebuild_actuals((), emptied=emptied)
     stats["reconciled.full" if check.full else "reconciled.by_counts"] += 1
     return differed
 

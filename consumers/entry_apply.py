@@ -8,71 +8,16 @@ import gc
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from functools import partial
 from typing import NamedTuple
 
-import sqlalchemy as sa
 import structlog
 
 from domain.actuals import HarvestEntry, HoldReason, entry_from_harvest, keeps_previous, resolve, supersedes
-from infra.db.actuals import rebuild_actuals
 from infra.db.entry_rows import Write
-from infra.db.lookups import ResolutionLookups
-from infra.db.time_entries import Key, Stored, TimeEntryRepository
+from infra.db.entry_store import EntryStore
+from infra.db.time_entries import Key, Stored
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass
-class EntryStore:
-    """The repositories one account's sync writes through, in one transaction."""
-
-    entries: TimeEntryRepository
-    lookups: ResolutionLookups
-
-    @classmethod
-    def open(cls, conn, account_id: int) -> EntryStore:  # type: ignore[no-untyped-def]
-        # What a foreign key would hold per row, once per transaction: the account row cannot
-        # be deleted while we write its entries and actuals (time_entries and actuals have no
-        # key to accounts; a trigger deletes their rows with the account, migration 0006).
-        conn.execute(
-            sa.text("SELECT 1 FROM accounts WHERE id = :account_id FOR KEY SHARE"), {"account_id": account_id}
-        )
-        lookups = ResolutionLookups(conn, account_id)
-        return cls(TimeEntryRepository(conn, account_id, hold_stands=partial(holds_stand, lookups)), lookups)
-
-
-def holds_stand(lookups: ResolutionLookups, groups: list[tuple[int, int, str]]) -> list[bool]:
-    """For each (Harvest user, Harvest project, hold reason) of held entries: whether resolving
-    them now would hold them for that same reason, i.e. re-resolving them changes nothing.
-
-    Exact because resolve() decides every hold from the person and the project alone, before
-    it looks at the entry; the probe entry's other fields only matter when nothing holds it,
-    and then the group is re-resolved entry by entry anyway.
-    """
-    people = lookups.people({u for u, _, _ in groups})
-    projects = lookups.projects({p for _, p, _ in groups})
-    out = []
-    for user, project, reason in groups:
-        outcome = resolve(_probe(user, project), people.get(user), projects.get(project), [])
-        out.append(isinstance(outcome, HoldReason) and outcome.value == reason)
-    return out
-
-
-def _probe(harvest_user_id: int, harvest_project_id: int) -> HarvestEntry:
-    return HarvestEntry(
-        harvest_id=0,
-        harvest_user_id=harvest_user_id,
-        harvest_project_id=harvest_project_id,
-        spent_date=date.min,
-        hours=Decimal(0),
-        billable=False,
-        is_running=False,
-        updated_at=datetime.min.replace(tzinfo=UTC),
-    )
 
 
 class ParsedPage(NamedTuple):
@@ -207,6 +152,4 @@ def _resolve_and_store(
     store.entries.insert_new(inserts)
     store.entries.write(updates, versions_changed=versions_changed)
     store.entries.release(released)
-    stats["actuals.rebuilt"] += rebuild_actuals(
-        store.entries.conn, store.entries.account_id, keys, emptied=emptied
-    )
+    stats["actuals.rebuilt"] += store.rebuild_actuals(keys, emptied=emptied)

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from consumers.entry_apply import EntryStore, ParsedPage, apply_page, parse_page
+from consumers.entry_apply import ParsedPage, apply_page, parse_page
 from domain.listing import STAMP_PRECISION, PageMark, suspect_spans
 from domain.spans import ALL_HISTORY, Span
+from infra.db.entry_store import EntryStore
 from infra.harvest.client import HarvestClient, ListedPage
 from infra.harvest.read_ahead import read_ahead
 

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from consumers.runs import database_errors_are_transient, require_account, tracked_run
+from consumers.runs import require_account, tracked_run
 from domain.clock import Clock, utcnow
 from domain.commands import Command
 from domain.errors import TransientError
 from infra.db.accounts import AccountRecord
+from infra.db.errors import database_errors_are_transient
 from infra.db.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -69,7 +70,7 @@ class Step:
 class Pipeline:
     """Runs each command through its step. Callable with a command; returns its counts."""
 
-    uow: Callable[[], UnitOfWork]
+    uow: Callable[..., UnitOfWork]  # (account_id=None) -> a unit of work
     steps: dict[type[Command], Step]
     publish_many: PublishMany | None = None
     clock: Clock = utcnow
@@ -78,7 +79,7 @@ class Pipeline:
         step = self.steps[type(cmd)]
         with database_errors_are_transient():
             account = require_account(self.uow, cmd.account_id)
-            with self._tracked(cmd), self.uow() as u:
+            with self._tracked(cmd), self.uow(account.id) as u:
                 outcome = self._run(cmd, step, Context(account, u, self.clock, self._progress(cmd)))
                 if outcome.status is not None and cmd.run_kind is not None:
                     counts = dict(outcome.stats)

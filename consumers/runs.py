@@ -9,19 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import sqlalchemy as sa
 import structlog
 
 from domain.clock import Clock, utcnow
-from domain.errors import AccountNeedsAttention, PermanentError, TransientError, UnknownAccount
+from domain.errors import AccountNeedsAttention, PermanentError, UnknownAccount
 from infra.db.accounts import AccountRecord
+from infra.db.errors import DatabaseError, database_errors_are_transient
 from infra.db.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
-
-
-class DatabaseUnavailable(TransientError):
-    """PostgreSQL went away (restart, failover, killed connection): retry once it is back."""
 
 
 def require_account(uow: Callable[[], UnitOfWork], account_id: int) -> AccountRecord:
@@ -31,19 +27,6 @@ def require_account(uow: Callable[[], UnitOfWork], account_id: int) -> AccountRe
     if account is None:
         raise UnknownAccount(f"account {account_id} does not exist")
     return account
-
-
-@contextmanager
-def database_errors_are_transient() -> Iterator[None]:
-    """A lost or refused database connection is worth retrying, not dead-lettering."""
-    try:
-        yield
-    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-        raise DatabaseUnavailable(f"database unavailable: {type(exc.orig).__name__}") from exc
-    except sa.exc.DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise DatabaseUnavailable("database connection lost") from exc
-        raise
 
 
 @contextmanager
@@ -87,6 +70,6 @@ def _record_failure(
             if isinstance(exc, AccountNeedsAttention):
                 u.accounts.set_status(account_id, "needs_attention", str(exc)[:500])
             u.commit()
-    except sa.exc.SQLAlchemyError:
+    except DatabaseError:
         # The database may be the thing that failed; the runtime still gets the original error.
         log.warning("run_failure_not_recorded", account_id=account_id, kind=kind, error=str(exc)[:200])

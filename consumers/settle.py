@@ -15,10 +15,10 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from consumers.deletions import DeletionCheck, check_deletions
-from consumers.entry_apply import EntryStore
 from consumers.listing import ENTRIES, Listed, list_entries
 from domain.listing import STAMP_PRECISION
 from domain.spans import Span
+from infra.db.entry_store import EntryStore
 from infra.harvest.client import HarvestClient
 
 MAX_ROUNDS = 3

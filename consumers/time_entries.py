@@ -19,14 +19,14 @@ import structlog
 
 from consumers.backfill import part_commands, plan
 from consumers.deletions import check_deletions, full_listing_due, history_of, plan_check
-from consumers.entry_apply import EntryStore, reapply
+from consumers.entry_apply import reapply
 from consumers.listing import OnPage, list_entries
 from consumers.pipeline import Context, Outcome
 from consumers.settle import iso, settle, still_moving
 from domain.commands import SyncActuals
 from domain.verify import compare, default_range
 from infra.db.accounts import AccountRecord
-from infra.db.backfills import BackfillRepository
+from infra.db.entry_store import EntryStore
 from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient, ListedPage
 
@@ -46,7 +46,7 @@ def backfill_in_progress(cmd: SyncActuals, ctx: Context) -> Outcome | None:
     """While a first sync is being shared out, an actuals sync only makes sure its parts are
     on their way (a crash between recording them and publishing them is healed here). Runs
     before the inbox: the redelivered command that planned the backfill heals it too."""
-    backfills = BackfillRepository(ctx.u.conn, ctx.account.id)
+    backfills = ctx.u.backfills
     pending = backfills.unfinished()
     if pending is None:
         return None
@@ -67,7 +67,7 @@ def sync_actuals(
         stats["skipped.import_off"] = 1
         return Outcome(stats, status="skipped")
     state = u.accounts.sync_state(account.id).get("actuals") or {}
-    repo = EntryStore.open(u.conn, account.id)
+    repo = u.entries
     harvest = harvest_for(account)
     try:
         if state.get("cursor") is None and backfill_part_entries:
@@ -96,7 +96,7 @@ def _plan_backfill(
     ranges, planned_at = plan(harvest, start=ctx.account.actuals_start_date, per_part=per_part)
     if not ranges:
         return None
-    backfills = BackfillRepository(ctx.u.conn, ctx.account.id)
+    backfills = ctx.u.backfills
     # Harvest's time: what changes after it, the backfill's last part reads.
     backfills.register(cmd.message_id, planned_at or started, ranges)
     parts = part_commands(ctx.account.id, cmd.message_id, backfills.parts(cmd.message_id))

@@ -8,7 +8,7 @@ billable flag. An entry that cannot count is held, with a reason, never dropped 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import NamedTuple
@@ -122,6 +122,18 @@ def supersedes(incoming: HarvestEntry, stored: HarvestEntry | None) -> bool:
     if stored is None or incoming.updated_at > stored.updated_at:
         return True
     return incoming.updated_at == stored.updated_at and incoming != stored
+
+
+def hold_stands(reason: str, person: PersonFacts | None, project: ProjectFacts | None) -> bool:
+    """Whether an entry held for `reason` is still held for it, given its person and project
+    now. Exact without the entry itself: resolve() decides every hold from the person and
+    the project alone, before it looks at the entry (whose other fields only matter when
+    nothing holds it)."""
+    outcome = resolve(_PROBE, person, project, [])
+    return isinstance(outcome, HoldReason) and outcome.value == reason
+
+
+_PROBE = HarvestEntry(0, 0, 0, date.min, Decimal(0), False, False, datetime.min.replace(tzinfo=UTC))
 
 
 def keeps_previous(reason: HoldReason) -> bool:

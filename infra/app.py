@@ -36,8 +36,9 @@ class App:
     # Its own registry per App: tests build many Apps in one process.
     metrics: Metrics = field(default_factory=Metrics)
 
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.engine)
+    def uow(self, account_id: int | None = None) -> UnitOfWork:
+        """A unit of work; for an account, it also hands out that account's repositories."""
+        return UnitOfWork(self.engine, account_id)
 
     def harvest_for(self, account: AccountRecord) -> HarvestClient:
         if self.harvest_factory is not None:

@@ -1,4 +1,6 @@
-"""Unit of work: one transaction, rolled back unless commit() is called.
+"""Unit of work: one transaction, rolled back unless commit() is called, and every repository
+a handler writes through. Opened for one account, it also hands out that account's time
+entries, deletions, backfills and autofill, all scoped to it.
 
 The advisory lock, the inbox row and the effects of a message all live in it; the broker ack
 comes after the commit, from the consumer runtime.
@@ -13,14 +15,20 @@ import sqlalchemy as sa
 from domain.commands import Lock
 from infra.db import tables as t
 from infra.db.accounts import AccountRepository
+from infra.db.autofill import AutofillRepository
+from infra.db.backfills import BackfillRepository
+from infra.db.deletions import DeletionRepository
 from infra.db.entities import EntityRepository
+from infra.db.entry_store import EntryStore
 from infra.db.runs import RunRepository
 from infra.db.verifications import VerificationRepository
 
 
 class UnitOfWork:
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, account_id: int | None = None) -> None:
         self._engine = engine
+        self._account_id = account_id
+        self._entries: EntryStore | None = None
         self.conn: sa.Connection
 
     def __enter__(self) -> UnitOfWork:
@@ -30,7 +38,34 @@ class UnitOfWork:
         self.entities = EntityRepository(self.conn)
         self.runs = RunRepository(self.conn)
         self.verifications = VerificationRepository(self.conn)
+        self._entries = None
         return self
+
+    @property
+    def account_id(self) -> int:
+        if self._account_id is None:
+            raise RuntimeError("this unit of work was opened for no account")
+        return self._account_id
+
+    @property
+    def entries(self) -> EntryStore:
+        """The account's time entries and what resolving them needs; opening them holds the
+        account row for this transaction."""
+        if self._entries is None:
+            self._entries = EntryStore.open(self.conn, self.account_id)
+        return self._entries
+
+    @property
+    def deletions(self) -> DeletionRepository:
+        return self.entries.deletions
+
+    @property
+    def backfills(self) -> BackfillRepository:
+        return BackfillRepository(self.conn, self.account_id)
+
+    @property
+    def autofill(self) -> AutofillRepository:
+        return AutofillRepository(self.conn, self.account_id)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

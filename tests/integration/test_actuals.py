@@ -127,7 +127,8 @@ def _role_names(engine, account_id):
 def test_older_version_never_overwrites_a_newer_one(app, synced, engine):
     from collections import Counter
 
-    from consumers.entry_apply import EntryStore, apply_page
+    from consumers.entry_apply import apply_page
+    from infra.db.entry_store import EntryStore
 
     account_id, store = synced
     entry = countable_entry(engine, account_id, store)
@@ -285,7 +286,8 @@ def test_duplicate_and_out_of_order_batches_change_nothing(app, synced, engine):
     account_id, store = synced
     from collections import Counter
 
-    from consumers.entry_apply import EntryStore, apply_page
+    from consumers.entry_apply import apply_page
+    from infra.db.entry_store import EntryStore
 
     before = actual_rows(engine, account_id)
     entries = store.list("time_entries")

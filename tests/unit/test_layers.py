@@ -15,7 +15,7 @@ IO_LIBRARIES = {"sqlalchemy", "psycopg2", "pika", "requests", "structlog"}
 FORBIDDEN = {
     "domain": {"infra", "consumers", "producers", "harvest_sync", *IO_LIBRARIES},
     "infra": {"consumers", "producers", "harvest_sync"},
-    "consumers": {"producers", "harvest_sync", "pika"},
+    "consumers": {"producers", "harvest_sync", "sqlalchemy", "psycopg2", "pika"},
     "producers": {"consumers", "harvest_sync"},
 }
 
@@ -48,3 +48,17 @@ def test_the_check_sees_imports_made_inside_functions(tmp_path: Path):
     sample.write_text("def late():\n    from consumers.pipeline import Pipeline\n    import pika.spec\n")
     assert imports_of(sample) == {"consumers", "pika"}
 
+
+def test_consumers_run_no_sql_and_touch_no_connection():
+    # Handlers work through the unit of work's repositories, never through a connection.
+    touching = {
+        str(path.relative_to(ROOT)): sorted(
+            {
+                node.attr
+                for node in ast.walk(ast.parse(path.read_text()))
+                if isinstance(node, ast.Attribute) and node.attr in {"conn", "connection", "exec_driver_sql"}
+            }
+        )
+        for path in _modules("consumers")
+    }
+    assert {k: v for k, v in touching.items() if v} == {}

@@ -1,0 +1,123 @@
+"""The handlers' rules through the real pipeline, with an in-memory unit of work and a Harvest
+that pages from a list: no PostgreSQL, RabbitMQ or HTTP."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from functools import partial
+
+import pytest
+
+from consumers.backfill import backfill_part
+from consumers.pipeline import AccountBusy, Pipeline, Step
+from consumers.time_entries import backfill_in_progress, sync_actuals
+from domain.actuals import PersonFacts, ProjectFacts
+from domain.commands import BackfillPart, Lock, SyncActuals
+from tests.unit.fakes import T0, FakeDatabase, FakeHarvest, FakeUnitOfWork, account, harvest_entry
+
+DAY = date(2026, 11, 30)
+ALICE, BOB = 101, 102  # Harvest user ids
+SITE = 201  # a Harvest project id
+
+
+def _agency(days: int = 10) -> tuple[FakeDatabase, FakeHarvest]:
+    db = FakeDatabase()
+    db.accounts.records[1] = account(1)
+    db.lookups.people_by_harvest_id[ALICE] = PersonFacts(person_id=1, role_id=11, role_is_unknown=False)
+    db.lookups.people_by_harvest_id[BOB] = PersonFacts(person_id=2, role_id=12, role_is_unknown=True)
+    db.lookups.projects_by_harvest_id[SITE] = ProjectFacts(project_id=5, sync_off=False)
+    entries = [
+        harvest_entry(1000 + 2 * n + i, DAY - timedelta(days=n), user=user, project=SITE)
+        for n in range(days)
+        for i, user in enumerate((ALICE, BOB))
+    ]
+    return db, FakeHarvest(entries)
+
+
+def _pipeline(db: FakeDatabase, harvest: FakeHarvest, *, part_entries: int = 0) -> tuple[Pipeline, list]:
+    published: list = []
+    pipeline = Pipeline(
+        uow=lambda account_id=None: FakeUnitOfWork(db, account_id),
+        steps={
+            SyncActuals: Step(
+                partial(sync_actuals, harvest_for=lambda a: harvest, backfill_part_entries=part_entries),
+                guard=backfill_in_progress,
+            ),
+            BackfillPart: Step(partial(backfill_part, harvest_for=lambda a: harvest)),
+        },
+        publish_many=published.extend,
+        clock=lambda: T0,
+    )
+    return pipeline, published
+
+
+def test_an_entry_whose_person_has_no_role_is_held_not_counted():
+    db, harvest = _agency()
+    pipeline, _ = _pipeline(db, harvest)
+    stats = pipeline(SyncActuals(1, "first"))
+    assert stats["held.role_unknown"] == 10
+    rows = db.store.entries.rows
+    assert {s.hold_reason for i, s in rows.items() if s.entry.harvest_user_id == BOB} == {"role_unknown"}
+    # Alice's ten days count; Bob's hours count nowhere until his role is set.
+    assert len(db.store.actuals) == 10 and all(key[0] == 1 for key in db.store.actuals)
+    assert db.runs.rows["sync-actuals:1:first"]["status"] == "succeeded"
+
+
+def test_a_held_entry_counts_once_its_cause_is_fixed():
+    db, harvest = _agency()
+    pipeline, _ = _pipeline(db, harvest)
+    pipeline(SyncActuals(1, "first"))
+    db.lookups.people_by_harvest_id[BOB] = PersonFacts(person_id=2, role_id=12, role_is_unknown=False)
+    stats = pipeline(SyncActuals(1, "next"))
+    assert not any(s.hold_reason for s in db.store.entries.rows.values())
+    assert len(db.store.actuals) == 20 and stats.get("held.role_unknown", 0) == 0
+
+
+def test_the_same_command_twice_changes_nothing_the_second_time():
+    db, harvest = _agency()
+    pipeline, _ = _pipeline(db, harvest)
+    cmd = SyncActuals(1, "once")
+    pipeline(cmd)
+    requests, actuals = len(harvest.requests), dict(db.store.actuals)
+    assert pipeline(cmd) == {}
+    assert len(harvest.requests) == requests and db.store.actuals == actuals
+
+
+def test_a_busy_account_is_retried_later_and_nothing_is_claimed():
+    db, harvest = _agency()
+    db.held_elsewhere.add((Lock.ACTUALS, 1))
+    pipeline, _ = _pipeline(db, harvest)
+    with pytest.raises(AccountBusy, match="actuals lock"):
+        pipeline(SyncActuals(1, "busy"))
+    assert db.inbox == set() and harvest.requests == []
+    assert db.runs.rows["sync-actuals:1:busy"]["status"] == "retrying"
+
+
+def test_a_large_first_sync_hands_out_parts_that_finish_it():
+    db, harvest = _agency(days=30)
+    pipeline, published = _pipeline(db, harvest, part_entries=20)
+    stats = pipeline(SyncActuals(1, "first"))
+    assert stats["backfill.parts"] == len(published) == 3
+    assert all(isinstance(p, BackfillPart) for p in published)
+    assert db.runs.rows["sync-actuals:1:first"]["status"] == "running"  # the parts finish it
+    # A sync arriving meanwhile only makes sure the parts are on their way.
+    assert pipeline(SyncActuals(1, "meanwhile")) == {"backfill.parts_pending": 3}
+    for part in published[:3]:
+        pipeline(part)
+    assert db.runs.rows["sync-actuals:1:first"]["status"] == "succeeded"
+    assert len(db.store.entries.rows) == 60 and db.accounts.state[(1, "actuals")]["cursor"] == T0
+
+
+def test_a_deletion_is_found_by_counts_and_only_its_span_is_listed():
+    db, harvest = _agency(days=40)
+    harvest.per_page = 4  # spans of at most 8 entries are listed
+    pipeline, _ = _pipeline(db, harvest)
+    pipeline(SyncActuals(1, "first"))
+    gone = next(e for e in harvest.entries if e["user"]["id"] == ALICE and e["spent_date"] == "2026-11-01")
+    harvest.entries.remove(gone)
+    harvest.requests.clear()
+    stats = pipeline(SyncActuals(1, "daily"))
+    assert stats["entries.deleted"] == 1 and gone["id"] not in db.store.entries.rows
+    assert stats["deletions.spans_listed"] == 1 and stats["deletions.entries_listed"] <= 8
+    assert stats["deletions.counts"] >= 3
+    assert (1, 5, 11, date(2026, 11, 1)) not in db.store.actuals
