@@ -105,6 +105,20 @@ class VerificationRepository:
         )
         return dict(row) if row else None
 
+    def project_rows(self, account_id: int, run_id: int, project_id: int) -> list[dict]:
+        """The rows of one run for the Harvest projects that feed our project `project_id`."""
+        vr, refs = t.verification_rows, t.external_refs
+        harvest_ids = sa.select(refs.c.harvest_id).where(
+            refs.c.account_id == account_id, refs.c.entity_type == "project", refs.c.project_id == project_id
+        )
+        query = sa.select(vr).where(
+            vr.c.account_id == account_id,
+            vr.c.run_id == run_id,
+            vr.c.subject == "project",
+            vr.c.harvest_id.in_(harvest_ids),
+        )
+        return [dict(r) for r in self.conn.execute(query.order_by(vr.c.harvest_id)).mappings()]
+
     def rows(self, account_id: int, run_id: int, *, differing_only: bool = False) -> list[dict]:
         vr = t.verification_rows
         query = sa.select(vr).where(vr.c.account_id == account_id, vr.c.run_id == run_id)

@@ -193,6 +193,25 @@ def project_actuals(app: App, account_id: int, project_id: int) -> ProjectActual
 
 
 def harvest_report_comparison(app: App, account_id: int, project_id: int) -> dict | None:
-    """Our weekly hours against Harvest's own report of the project, as `admin verify` stores
-    it. None until verify results are stored: the console then shows no comparison."""
-    return None
+    """Our hours of the project against Harvest's own report of it, as the last `admin verify`
+    (or the weekly check) stored them. None before any check: no comparison is shown."""
+    with app.uow() as u:
+        latest = u.verifications.latest(account_id)
+        rows = u.verifications.project_rows(account_id, latest["id"], project_id) if latest else []
+    if not rows:
+        return None
+    theirs = sum(r["harvest_hours"] for r in rows)
+    ours = sum(r["our_hours"] for r in rows)
+    verdict = (
+        "they match" if not any(r["differs"] for r in rows) else f"ours differ by {ours - theirs:+.2f} h"
+    )
+    checked = latest["checked_at"].strftime("%Y-%m-%d %H:%M UTC")
+    return {
+        "harvest_hours": theirs,
+        "our_hours": ours,
+        "differs": any(r["differs"] for r in rows),
+        "summary": (
+            f"Harvest's time report for {latest['range_from']} .. {latest['range_to']} has {theirs:.2f} h,"
+            f" our entries {ours:.2f} h: {verdict} (checked {checked})."
+        ),
+    }

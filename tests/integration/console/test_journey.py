@@ -11,6 +11,7 @@ import re
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
+from domain.commands import SyncActuals
 from infra.db import tables as t
 from tests.integration.console.conftest import ADMIN
 from tests.integration.console.pages import check_page
@@ -167,6 +168,11 @@ def test_from_an_empty_database_to_actuals(console, simulator, tab, run_worker):
     bars = page.locator("svg g.week")
     weeks = page.locator("table.weeks tbody tr")
     assert bars.count() == weeks.count() > 0
+    expect(page.get_by_text("Harvest's time report for")).to_have_count(0)  # no check has run yet
+    # Once the weekly check against Harvest's own reports has run, the page shows it.
+    console.core.handlers[SyncActuals](SyncActuals(account_id, "weekly-check", verify=True))
+    page.reload()
+    expect(page.get_by_text("Harvest's time report for")).to_contain_text("they match")
     check_page(t1, "project-actuals")
 
     # An external reference: a Harvest id linked by hand to a client we already have.
