@@ -24,11 +24,11 @@ from consumers.deletions import history_of
 from consumers.listing import ENTRIES, list_entries
 from consumers.pipeline import Context, Outcome
 from consumers.settle import settle
+from domain.accounts import AccountRecord
 from domain.actuals import split_history
 from domain.commands import BackfillPart
 from domain.errors import TransientError
 from domain.spans import Span
-from infra.db.accounts import AccountRecord
 from infra.db.entry_store import EntryStore
 from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient

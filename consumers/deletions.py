@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from consumers.listing import ENTRIES, list_entries
+from domain.accounts import AccountRecord
+from domain.actuals import Key
 from domain.deletions import DayCounts, worth_halving
 from domain.spans import Span
-from infra.db.accounts import AccountRecord
-from infra.db.deletions import DeletionRepository, Key
+from infra.db.deletions import DeletionRepository
 from infra.db.entry_store import EntryStore
 from infra.harvest.client import HarvestClient
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import structlog
 
 from consumers.pipeline import Context, Outcome
+from domain.accounts import AccountRecord
 from domain.commands import SyncEntities
 from domain.model import (
     UNKNOWN_ROLE,
@@ -20,7 +21,6 @@ from domain.model import (
     project_from_harvest,
     role_match_key,
 )
-from infra.db.accounts import AccountRecord
 from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient
 from infra.harvest.errors import HarvestAuthError

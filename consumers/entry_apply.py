@@ -12,10 +12,18 @@ from typing import NamedTuple
 
 import structlog
 
-from domain.actuals import HarvestEntry, HoldReason, entry_from_harvest, keeps_previous, resolve, supersedes
+from domain.actuals import (
+    HarvestEntry,
+    HoldReason,
+    Key,
+    entry_from_harvest,
+    keeps_previous,
+    resolve,
+    supersedes,
+)
 from infra.db.entry_rows import Write
 from infra.db.entry_store import EntryStore
-from infra.db.time_entries import Key, Stored
+from infra.db.time_entries import Stored
 
 log = structlog.get_logger(__name__)
 

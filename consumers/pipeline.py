@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 import structlog
 
 from consumers.runs import require_account, tracked_run
+from domain.accounts import AccountRecord
 from domain.clock import Clock, utcnow
 from domain.commands import Command
 from domain.errors import TransientError
-from infra.db.accounts import AccountRecord
 from infra.db.errors import database_errors_are_transient
 from infra.db.uow import UnitOfWork
 

@@ -11,9 +11,9 @@ from contextlib import contextmanager
 
 import structlog
 
+from domain.accounts import AccountRecord
 from domain.clock import Clock, utcnow
 from domain.errors import AccountNeedsAttention, PermanentError, UnknownAccount
-from infra.db.accounts import AccountRecord
 from infra.db.errors import DatabaseError, database_errors_are_transient
 from infra.db.uow import UnitOfWork
 

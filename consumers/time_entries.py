@@ -23,9 +23,9 @@ from consumers.entry_apply import reapply
 from consumers.listing import OnPage, list_entries
 from consumers.pipeline import Context, Outcome
 from consumers.settle import iso, settle, still_moving
+from domain.accounts import AccountRecord
 from domain.commands import SyncActuals
 from domain.verify import compare, default_range
-from infra.db.accounts import AccountRecord
 from infra.db.entry_store import EntryStore
 from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient, ListedPage

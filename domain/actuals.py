@@ -59,6 +59,10 @@ class AssignmentSpan:
     end_date: date
 
 
+# An actual's identity: (person id, project id, role id, day).
+Key = tuple[int, int, int, date]
+
+
 class Applied(NamedTuple):
     """What of an entry counts in actuals (a tuple, as HarvestEntry is)."""
 
@@ -70,7 +74,7 @@ class Applied(NamedTuple):
     billable: bool
 
     @property
-    def key(self) -> tuple[int, int, int, date]:
+    def key(self) -> Key:
         return (self.person_id, self.project_id, self.role_id, self.date)
 
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-DEFAULT_WORKING_DAYS = (1, 2, 3, 4, 5)  # ISO weekdays, Monday = 1
+from domain.actuals import Key
+
 DAY_NAMES = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 
@@ -61,9 +62,6 @@ class Scheduled:
     start_date: date
     end_date: date
     minutes_per_day: int
-
-
-Key = tuple[int, int, int, date]
 
 
 def zero_days(

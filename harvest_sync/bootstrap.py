@@ -14,11 +14,11 @@ from consumers.backfill import backfill_part
 from consumers.entities import sync_entities
 from consumers.pipeline import Pipeline, Step
 from consumers.time_entries import backfill_in_progress, sync_actuals
+from domain.accounts import AccountRecord
 from domain.clock import Clock, utcnow
 from domain.commands import AutofillWeek, BackfillPart, SyncActuals, SyncEntities
 from infra.app import App, build_app
 from infra.config import Settings
-from infra.db.accounts import AccountRecord
 from infra.harvest.client import HarvestClient
 
 

@@ -11,13 +11,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from domain.accounts import AccountRecord
 from domain.clock import Clock, utcnow
 from domain.commands import Command
 from domain.errors import AccountNeedsAttention, MalformedMessage
 from infra import messages
 from infra.config import ConfigError, Settings, load_settings
 from infra.crypto import TokenCipher
-from infra.db.accounts import AccountRecord
 from infra.db.engine import make_engine
 from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient
@@ -62,7 +62,7 @@ class App:
         return HarvestClient(
             self.settings.harvest_api_url,
             token=self._open_token(account),
-            account_id=account.harvest_account_id,
+            harvest_account_id=account.harvest_account_id,
             user_agent=self.settings.harvest_user_agent,
             timeout_s=self.settings.harvest_timeout_s,
             throttle=throttle,

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 
 import click
 
+from domain.accounts import AccountRecord
 from domain.autofill import parse_week
 from infra.app import App, build_app
-from infra.db.accounts import AccountRecord
 from infra.preflight import require_broker
 from producers.cli_errors import refused
 from producers.progress import follow_run

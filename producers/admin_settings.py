@@ -6,7 +6,7 @@ from datetime import datetime
 
 import click
 
-from infra.db.accounts import KIND_FLAGS
+from domain.accounts import KIND_FLAGS
 from infra.db.autofill import AutofillRepository
 from producers.admin import _account, _app, account, admin
 from producers.cli_errors import refused

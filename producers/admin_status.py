@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
-from infra.db.accounts import AccountRecord
+from domain.accounts import AccountRecord
 from infra.db.uow import UnitOfWork
 from producers.admin import _account, _app, _ts, account, admin
 from producers.progress import RunProgress, watch

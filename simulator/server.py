@@ -235,10 +235,6 @@ class SimulatorServer:
         """Shift the simulated now (used for created_at/updated_at stamps)."""
         self.state.clock.set_offset(seconds)
 
-    def advance_clock(self, seconds: int) -> None:
-        """Move the simulated now forward."""
-        self.state.clock.advance(seconds)
-
     def after_page(
         self,
         account_id: int,

@@ -117,11 +117,6 @@ class SimulatorState:
             self._tokens[account_id] = token
             self._revoked.discard(token)
 
-    def token_of(self, account_id: int) -> str:
-        """The account's current token."""
-        with self._lock:
-            return self._tokens[account_id]
-
     def forbid(self, account_id: int, paths: list[str]) -> None:
         """Answer 403 on these paths (or path templates) for this account; [] clears."""
         with self._lock:

@@ -4,14 +4,12 @@ exactly the keys a change touched."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
 
 import sqlalchemy as sa
 
+from domain.actuals import Key
 from infra.db.autofill import AUTOFILL_ELIGIBLE
 from infra.db.bulk import pg_int_array
-
-Key = tuple[int, int, int, date]
 
 
 def _keys(alias: str) -> str:

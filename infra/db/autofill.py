@@ -8,7 +8,8 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from domain.autofill import Key, Scheduled
+from domain.actuals import Key
+from domain.autofill import Scheduled
 from infra.db import tables as t
 from infra.db.bulk import copy_rows, temp_table
 from infra.db.scoping import require_in_account

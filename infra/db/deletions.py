@@ -9,11 +9,10 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from domain.actuals import Key
 from domain.spans import Span
 from infra.db import tables as t
 from infra.db.bulk import copy_rows, temp_table
-
-Key = tuple[int, int, int, date]
 
 # An entry Harvest deleted that we keep (it counts for a sync_off project) is marked, so it is
 # neither counted against Harvest's totals nor looked for again.

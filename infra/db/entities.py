@@ -159,14 +159,3 @@ class EntityRepository:
                 set_={"reason": reason, "detail": detail, "last_seen_at": sa.func.now()},
             )
         )
-
-    def clear_ledger(self, account_id: int, record_type: str, harvest_ids: Iterable[int]) -> None:
-        ids = list(harvest_ids)
-        if ids:
-            self.conn.execute(
-                sa.delete(t.import_ledger).where(
-                    t.import_ledger.c.account_id == account_id,
-                    t.import_ledger.c.record_type == record_type,
-                    t.import_ledger.c.harvest_id.in_(ids),
-                )
-            )

@@ -9,11 +9,11 @@ from functools import partial
 
 import sqlalchemy as sa
 
-from domain.actuals import hold_stands
+from domain.actuals import Key, hold_stands
 from infra.db.actuals import rebuild_actuals
 from infra.db.deletions import DeletionRepository
 from infra.db.lookups import ResolutionLookups
-from infra.db.time_entries import Key, TimeEntryRepository
+from infra.db.time_entries import TimeEntryRepository
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date
 from typing import NamedTuple
 
 import psycopg2.errors
@@ -25,8 +24,6 @@ from infra.db.entry_rows import (
     array_columns,
     copy_line,
 )
-
-Key = tuple[int, int, int, date]
 
 
 class ConcurrentEntryWrite(TransientError):

@@ -55,7 +55,7 @@ class HarvestClient:
         base_url: str,
         *,
         token: str,
-        account_id: int,
+        harvest_account_id: int,
         user_agent: str,
         timeout_s: float = 30.0,
         max_attempts: int = 6,
@@ -79,7 +79,7 @@ class HarvestClient:
         self._session.headers.update(
             {
                 "Authorization": f"Bearer {token}",
-                "Harvest-Account-Id": str(account_id),
+                "Harvest-Account-Id": str(harvest_account_id),
                 "User-Agent": user_agent,
                 "Accept": "application/json",
             }

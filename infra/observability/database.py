@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy.pool import NullPool
 
+from domain.accounts import KIND_FLAGS
 from infra.db import tables as t
-from infra.db.accounts import KIND_FLAGS
 from infra.observability.scrape import CachedRead
 
 PROBE_CONNECT_TIMEOUT_S = 2  # libpq's minimum

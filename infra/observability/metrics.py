@@ -11,9 +11,9 @@ exist only for the sync ages, computed at scrape time (see ``infra.observability
 
 from __future__ import annotations
 
+import collections
 import re
 import time
-from collections import Counter as Tally
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -141,7 +141,7 @@ class Metrics:
 
     def record_handler_result(self, result: object) -> None:
         """Count what a handler reports in its returned stats (actuals: entries read and written)."""
-        if isinstance(result, Tally):
+        if isinstance(result, collections.Counter):
             self.entries_received.inc(result.get("entries.received", 0))
             self.entries_upserted.inc(result.get("entries.changed", 0))
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from domain.accounts import KIND_FLAGS, AccountRecord
 from domain.autofill import parse_working_days
 from domain.model import is_harvest_administrator
 from infra.app import App
-from infra.db.accounts import KIND_FLAGS, AccountRecord
 from infra.harvest.client import HarvestClient
 from infra.harvest.errors import (
     HarvestAuthError,
@@ -130,7 +130,7 @@ def check_harvest_access(app: App, harvest_account_id: int, token: str) -> Harve
         client = HarvestClient(
             app.settings.harvest_api_url,
             token=token,
-            account_id=harvest_account_id,
+            harvest_account_id=harvest_account_id,
             user_agent=app.settings.harvest_user_agent,
             timeout_s=min(app.settings.harvest_timeout_s, CHECK_TIMEOUT_S),
             max_attempts=CHECK_ATTEMPTS,

@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from domain.accounts import AccountRecord
 from domain.progress import Progress, read_progress
 from domain.schedule import AccountSchedule, next_slot
-from infra.db.accounts import AccountRecord
 from infra.db.uow import UnitOfWork
 from producers.services.syncs import ACTIVE_STATUSES
 

@@ -11,10 +11,10 @@ from itertools import pairwise
 
 import structlog
 
+from domain.accounts import AccountRecord
 from domain.autofill import last_finished_week, week_label
 from domain.commands import AutofillWeek, Command, SyncActuals, SyncEntities
 from infra.app import App
-from infra.db.accounts import AccountRecord
 from producers.services.errors import BROKER_ERRORS, ServiceError
 
 log = structlog.get_logger(__name__)
@@ -31,7 +31,7 @@ ACTIVE_STATUSES = ("queued", "running", "retrying")
 POLL_S = 0.25
 
 
-def now_id() -> str:
+def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
@@ -43,12 +43,12 @@ def sync_commands(
     commands: list[Command] = []
     entity_kinds = tuple(k for k in kinds if k in ("clients_projects", "people"))
     if entity_kinds:
-        commands.append(SyncEntities(account_id=account.id, kinds=entity_kinds, requested_at=now_id()))
+        commands.append(SyncEntities(account_id=account.id, kinds=entity_kinds, requested_at=now_iso()))
     if "actuals" in kinds:
-        commands.append(SyncActuals(account_id=account.id, requested_at=now_id(), full_reconcile=full))
+        commands.append(SyncActuals(account_id=account.id, requested_at=now_iso(), full_reconcile=full))
     if "autofill" in kinds:
         week = week or week_label(last_finished_week(datetime.now(UTC), account.timezone))
-        commands.append(AutofillWeek(account_id=account.id, week=week, requested_at=now_id()))
+        commands.append(AutofillWeek(account_id=account.id, week=week, requested_at=now_iso()))
     return commands
 
 
@@ -57,9 +57,9 @@ def enabled_commands(account: AccountRecord) -> list[Command]:
     kinds = tuple(k for k in ("clients_projects", "people") if account.imports(k))
     commands: list[Command] = []
     if kinds:
-        commands.append(SyncEntities(account_id=account.id, kinds=kinds, requested_at=now_id()))
+        commands.append(SyncEntities(account_id=account.id, kinds=kinds, requested_at=now_iso()))
     if account.imports("actuals"):
-        commands.append(SyncActuals(account_id=account.id, requested_at=now_id()))
+        commands.append(SyncActuals(account_id=account.id, requested_at=now_iso()))
     return commands
 
 

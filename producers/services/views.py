@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from domain.accounts import AccountRecord
 from domain.schedule import AccountSchedule, next_slot
 from infra.app import App
-from infra.db.accounts import AccountRecord
 from infra.db.listings import AccountListings
 from infra.harvest.errors import HarvestAuthError, HarvestUnavailable
 from producers.services.errors import NotFound, ServiceError

@@ -43,7 +43,7 @@ class SleepRecorder:
 
 
 def _client(sim, **kwargs) -> HarvestClient:
-    return HarvestClient(sim.base_url, token=TOKEN, account_id=ACCOUNT, user_agent=UA, **kwargs)
+    return HarvestClient(sim.base_url, token=TOKEN, harvest_account_id=ACCOUNT, user_agent=UA, **kwargs)
 
 
 def _collect(client: HarvestClient, path: str, collection: str, **params) -> list[dict]:
@@ -132,7 +132,7 @@ def test_timeouts_are_retried(sim):
 
 def test_bad_token_raises_auth_error_without_retrying(sim):
     client = HarvestClient(
-        sim.base_url, token="wrong", account_id=ACCOUNT, user_agent=UA, sleep=lambda s: None
+        sim.base_url, token="wrong", harvest_account_id=ACCOUNT, user_agent=UA, sleep=lambda s: None
     )
     with pytest.raises(HarvestAuthError) as info:
         client.get("/users/me")
@@ -142,13 +142,13 @@ def test_bad_token_raises_auth_error_without_retrying(sim):
 
 
 def test_wrong_account_id_is_an_auth_error(sim):
-    client = HarvestClient(sim.base_url, token=TOKEN, account_id=ACCOUNT + 1, user_agent=UA)
+    client = HarvestClient(sim.base_url, token=TOKEN, harvest_account_id=ACCOUNT + 1, user_agent=UA)
     with pytest.raises(HarvestAuthError):
         client.get("/company")
 
 
 def test_missing_user_agent_is_a_request_error(sim):
-    client = HarvestClient(sim.base_url, token=TOKEN, account_id=ACCOUNT, user_agent="")
+    client = HarvestClient(sim.base_url, token=TOKEN, harvest_account_id=ACCOUNT, user_agent="")
     # urllib3 adds its own User-Agent unless told to skip the header.
     client._session.headers["User-Agent"] = SKIP_HEADER
     with pytest.raises(HarvestRequestError, match="400"):

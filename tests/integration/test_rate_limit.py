@@ -17,7 +17,7 @@ def _hammer(simulator, harvest_id, token, throttle_for, clients=4, each=6):
         client = HarvestClient(
             simulator.base_url,
             token=token,
-            account_id=harvest_id,
+            harvest_account_id=harvest_id,
             user_agent="rate-test (ops@example.com)",
             throttle=throttle_for(i),
             max_attempts=1,  # a 429 surfaces instead of being waited out

@@ -95,7 +95,7 @@ def test_reports_share_a_limit_of_their_own_and_get_no_429(simulator, engine):
         client = HarvestClient(
             simulator.base_url,
             token="rep-token",
-            account_id=5_550_009,
+            harvest_account_id=5_550_009,
             user_agent="verify-test (ops@example.com)",
             reports_throttle=SharedRateLimit(
                 engine, 991_009, limit=limit, window_s=window, margin_s=0.3, bucket="reports"

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from domain.actuals import Applied, AssignmentSpan, PersonFacts, ProjectFacts, hold_stands
+from domain.accounts import AccountRecord
+from domain.actuals import Applied, AssignmentSpan, Key, PersonFacts, ProjectFacts, hold_stands
 from domain.commands import Lock
 from domain.spans import Span
-from infra.db.accounts import AccountRecord
 from infra.db.entry_rows import Write
-from infra.db.time_entries import Key, Stored
+from infra.db.time_entries import Stored
 from infra.harvest.client import ListedPage
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

@@ -132,7 +132,7 @@ def test_harvest_responses_and_rate_limit_waits_are_recorded():
     client = HarvestClient(
         "https://api.example.test/v2",
         token="tok-secret",
-        account_id=1,
+        harvest_account_id=1,
         user_agent="t (t@example.com)",
         on_response=hooks.on_response,
         sleep=hooks.sleep,

@@ -11,7 +11,7 @@ from domain.commands import SyncEntities
 from infra.app import App
 from infra.db import tables as t
 from producers.services.accounts import connect_account
-from producers.services.syncs import final_status, now_id, publish_tracked
+from producers.services.syncs import final_status, now_iso, publish_tracked
 
 
 def connected(core: App, simulator, *, harvest_id: int, token: str, name: str = "acme", **sizes: int) -> int:
@@ -23,7 +23,7 @@ def connected(core: App, simulator, *, harvest_id: int, token: str, name: str = 
 
 
 def import_entities(core: App, account_id: int) -> None:
-    cmd = SyncEntities(account_id=account_id, kinds=("clients_projects", "people"), requested_at=now_id())
+    cmd = SyncEntities(account_id=account_id, kinds=("clients_projects", "people"), requested_at=now_iso())
     publish_tracked(core, cmd)
     assert final_status(core, account_id, cmd.message_id, 60) == "succeeded"
 
