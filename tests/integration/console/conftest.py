@@ -5,6 +5,7 @@ reason; under CI=true they fail."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import threading
@@ -63,19 +64,11 @@ def console_db(server_database_url: str, console_template: str) -> Iterator[str]
 
 
 @pytest.fixture
-def core(console_db: str, amqp_url: str, amqp_prefix: str, secret_key: str, simulator) -> Iterator[App]:
-    """The App the console (and the workers of the test) run on."""
-    settings = Settings(
-        database_url=console_db,
-        amqp_url=amqp_url,
-        secret_keys=(secret_key,),
-        harvest_api_url=simulator.base_url,
-        amqp_prefix=amqp_prefix,
-        retry_delays=(1, 2),
-        harvest_timeout_s=5.0,
-        metrics_port=0,
-    )
-    app = bootstrap(settings, engine=make_engine(console_db))
+def core(console_db: str, settings: Settings) -> Iterator[App]:
+    """The App the console (and the workers of the test) run on: the integration tests'
+    settings, on the console's own database."""
+    console_settings = dataclasses.replace(settings, database_url=console_db, metrics_port=0)
+    app = bootstrap(console_settings, engine=make_engine(console_db))
     yield app
     app.engine.dispose()
 
