@@ -42,6 +42,15 @@ class Settings:
     backfill_part_entries: int = 50_000
     # Entries per page asked of Harvest (its maximum and default: 2,000).
     harvest_per_page: int = 2000
+    # Seconds one message may wait on Harvest (429s, 5xx, refused connections) before it goes
+    # to the retry queue with its checkpoint: the patience budget.
+    harvest_patience_s: float = 600.0
+    # A sync longer than this commits its checkpoint and hands on to a message of its own, so
+    # no delivery nears the broker's consumer timeout (30 minutes by default).
+    max_message_s: float = 300.0
+    # A message failing for a transient reason is retried for this long before it is
+    # dead-lettered (the next scheduled sync catches up by itself anyway).
+    transient_retry_for_s: float = 86_400.0
 
 
 DEFAULTS = {
@@ -146,6 +155,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_secret: bool 
         harvest_rate_limit=rate_limit,
         backfill_part_entries=_int(env, "BACKFILL_PART_ENTRIES", 50_000),
         harvest_per_page=_per_page(env),
+        harvest_patience_s=float(_int(env, "HARVEST_PATIENCE_S", 600)),
+        max_message_s=float(_int(env, "MAX_MESSAGE_SECONDS", 300, minimum=1)),
+        transient_retry_for_s=float(_int(env, "TRANSIENT_RETRY_FOR_S", 86_400)),
     )
 
 

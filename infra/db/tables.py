@@ -364,6 +364,18 @@ sa.Index(
     harvest_request_log.c.at,
 )
 
+# What the limiter learned from Harvest's 429s (migration 0010): the rate it allows itself now,
+# lowered on a refusal that the shared count had let through, raised again step by step.
+harvest_rate_state = sa.Table(
+    "harvest_rate_state",
+    metadata,
+    sa.Column("account_id", sa.BigInteger, nullable=False),
+    sa.Column("bucket", sa.Text, nullable=False),
+    sa.Column("learned_limit", sa.Float, nullable=False),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint("account_id", "bucket"),
+)
+
 
 # --- split backfills (migration 0005) ----------------------------------------------------------
 
@@ -466,4 +478,21 @@ console_login_failures = sa.Table(
     sa.Column("key", sa.Text, primary_key=True),
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("last_failed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+# --- resumable syncs (migration 0010) ----------------------------------------------------------
+
+# Where a sync stopped, committed with the data it covers: a retried, redelivered or continued
+# message carries on from here instead of starting over. One per account and scope (a run of
+# the actuals sync, or one backfill part); gone when the sync completes.
+sync_checkpoints = sa.Table(
+    "sync_checkpoints",
+    metadata,
+    sa.Column("account_id", sa.BigInteger, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("state", JSONB, nullable=False),
+    sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.PrimaryKeyConstraint("account_id", "scope"),
 )

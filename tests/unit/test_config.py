@@ -13,6 +13,14 @@ def test_defaults_point_at_local_services_and_real_harvest():
     assert s.amqp_url.startswith("amqp://")
 
 
+def test_long_syncs_are_bounded_by_default():
+    s = load_settings({"HARVEST_SYNC_SECRET_KEY": KEY})
+    # Ten minutes of waiting on Harvest per message, five minutes a message, a day of retries.
+    assert (s.harvest_patience_s, s.max_message_s, s.transient_retry_for_s) == (600, 300, 86_400)
+    s = load_settings({"HARVEST_SYNC_SECRET_KEY": KEY, "MAX_MESSAGE_SECONDS": "2", "HARVEST_PATIENCE_S": "30"})
+    assert (s.max_message_s, s.harvest_patience_s) == (2, 30)
+
+
 @pytest.mark.parametrize(
     ("env", "names"),
     [
@@ -27,6 +35,9 @@ def test_defaults_point_at_local_services_and_real_harvest():
         ({"PREFETCH": "0"}, "PREFETCH"),
         ({"RETRY_DELAYS": "5,soon"}, "RETRY_DELAYS"),
         ({"AMQP_PREFIX": "a b"}, "AMQP_PREFIX"),
+        ({"HARVEST_PATIENCE_S": "ten minutes"}, "HARVEST_PATIENCE_S"),
+        ({"MAX_MESSAGE_SECONDS": "0"}, "MAX_MESSAGE_SECONDS"),
+        ({"TRANSIENT_RETRY_FOR_S": "-1"}, "TRANSIENT_RETRY_FOR_S"),
     ],
 )
 def test_each_bad_setting_is_named_in_one_line(env, names):
