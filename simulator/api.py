@@ -1,6 +1,7 @@
 """Harvest API v2 routes (GET only): checks, envelopes, faults and statistics.
 
-Order of checks per request: route -> method -> User-Agent (400) -> token and account (401)
+Order of checks per request: outage (503 or a reset, before anything else: the proxy in
+front of Harvest answers it) -> route -> method -> User-Agent (400) -> token and account (401)
 -> forbidden path (403) -> rate limit (429) -> injected fault -> the route itself.
 """
 
@@ -10,16 +11,19 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from simulator.config import SimConfig
 from simulator.defaults import ADMIN_CLAIMS, default_record
 from simulator.http_types import (
     Request,
     Response,
+    connection_reset,
     dump_json,
     html_page,
     html_response,
     json_response,
 )
 from simulator.limits import Fault
+from simulator.outage import unavailable
 from simulator.pagination import LinkBuilder, build_envelope, parse_page_request, select_window
 from simulator.query import parse_filters, run_query
 from simulator.render_fast import time_entries_json
@@ -67,6 +71,9 @@ class Route:
 def handle_v2(state: SimulatorState, request: Request) -> Response:
     """Answer one request under /v2 and count it in the statistics."""
     route = match_route(request.path)
+    down = state.outage.mode()
+    if down is not None:
+        return _outage_answer(state, down, route)
     account_id: int | None = None
     injected = False
     if route is None:
@@ -79,6 +86,17 @@ def handle_v2(state: SimulatorState, request: Request) -> Response:
         response, account_id, injected = _serve(state, request, route)
     state.stats.record(response.status, template, account_id, injected)
     return response
+
+
+def _outage_answer(state: SimulatorState, mode: str, route: Route | None) -> Response:
+    # Checked before the rate limiter: Harvest never sees these requests, so they cannot
+    # use up the client's window.
+    if mode == "refuse":
+        state.stats.record_outage_reset()
+        return connection_reset()
+    template = route.template if route is not None else "<unmatched>"
+    state.stats.record(503, template, None, injected=False, outage=True)
+    return unavailable()
 
 
 def match_route(path: str) -> Route | None:
@@ -120,11 +138,11 @@ def _serve(state: SimulatorState, request: Request, route: Route) -> tuple[Respo
             limiter, limit, window_s = state.limiter, config.rate_limit_requests, config.rate_limit_window_s
         retry_after = limiter.admit(token, limit, window_s)
         if retry_after is not None:
-            return too_many_requests(retry_after), account_id, False
+            return too_many_requests(announced_retry_after(config, retry_after)), account_id, False
     fault = state.faults.pick(config)
     if fault is not None:
         if fault.kind in ("error", "rate_limit"):
-            return _fault_response(fault), account_id, True
+            return _fault_response(fault, config), account_id, True
         state.sleep(fault.delay_s)
     try:
         return route.handler(state, store, request, route.groups), account_id, fault is not None
@@ -143,15 +161,24 @@ def _bearer(header: str | None) -> str | None:
     return value.strip() or None
 
 
-def too_many_requests(retry_after: int) -> Response:
-    """Harvest's throttling answer: 429, Retry-After in seconds, an HTML body."""
+def announced_retry_after(config: SimConfig, actual_s: int) -> int | None:
+    """The Retry-After a 429 states: the real wait unless ``retry_after_s`` overrides it
+    (a fixed number, or -1 for no header at all)."""
+    if config.retry_after_s is None:
+        return actual_s
+    return None if config.retry_after_s < 0 else config.retry_after_s
+
+
+def too_many_requests(retry_after: int | None) -> Response:
+    """Harvest's throttling answer: 429, Retry-After in seconds (None: no header), HTML."""
     page = html_page("Too Many Requests", "You have exceeded your API rate limit. Please slow down.")
-    return html_response(429, page, [("Retry-After", str(retry_after))])
+    headers = [] if retry_after is None else [("Retry-After", str(retry_after))]
+    return html_response(429, page, headers)
 
 
-def _fault_response(fault: Fault) -> Response:
+def _fault_response(fault: Fault, config: SimConfig) -> Response:
     if fault.kind == "rate_limit":
-        return too_many_requests(1)
+        return too_many_requests(announced_retry_after(config, 1))
     titles = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
     if fault.html:
         return html_response(fault.status, html_page(titles[fault.status], "Please try again later."))

@@ -69,6 +69,12 @@ _rate = click.FloatRange(0.0, 1.0)
 @click.option("--timeout-rate", default=0.0, type=_rate, help="Fraction delayed past a client timeout.")
 @click.option("--slow-rate", default=0.0, type=_rate, help="Fraction of requests delayed.")
 @click.option("--slow-seconds", default=0.0, type=click.FloatRange(min=0.0), help="Delay of slow requests.")
+@click.option(
+    "--retry-after-s",
+    default=None,
+    type=click.IntRange(min=-1),
+    help="Retry-After of every 429: N seconds, -1 for no header (default: the real wait).",
+)
 @click.option("--updated-since-inclusive/--updated-since-exclusive", default=False, show_default=True)
 def simulator_command(
     host: str,
@@ -89,6 +95,7 @@ def simulator_command(
     timeout_rate: float,
     slow_rate: float,
     slow_seconds: float,
+    retry_after_s: int | None,
     updated_since_inclusive: bool,
 ) -> None:
     """Serve a simulated Harvest API v2 account until SIGINT or SIGTERM."""
@@ -104,6 +111,7 @@ def simulator_command(
         timeout_rate=timeout_rate,
         slow_rate=slow_rate,
         slow_seconds=slow_seconds,
+        retry_after_s=retry_after_s,
         updated_since_inclusive=updated_since_inclusive,
     )
     sim.add_account(

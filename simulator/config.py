@@ -27,6 +27,9 @@ class SimConfig:
     live_timer_hours: bool = False
     # Seed for fault dice; None draws from the OS so chaos runs differ.
     fault_seed: int | None = None
+    # What every 429 says in Retry-After: None the real wait, N >= 0 always N (a server whose
+    # hint is wrong), -1 no header at all; clients must not trust the hint blindly.
+    retry_after_s: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict of every setting."""
@@ -54,6 +57,8 @@ def _check(name: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be true or false")
         return value
+    if name == "retry_after_s":
+        return _check_retry_after(value)
     if name == "fault_seed":
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise ValueError("fault_seed must be an integer or null")
@@ -69,3 +74,16 @@ def _check(name: str, value: Any) -> Any:
     if value < 0 or (name in ("rate_limit_window_s", "reports_rate_limit_window_s") and value == 0):
         raise ValueError(f"{name} must be positive")
     return float(value)
+
+
+def _check_retry_after(value: Any) -> int | None:
+    if value is None:
+        return None
+    # 2.0 from a JSON client is fine; 1.5 is not a value Retry-After can carry.
+    whole = not isinstance(value, bool) and isinstance(value, int | float) and value % 1 == 0
+    if not whole or value < -1:
+        raise ValueError(
+            "retry_after_s must be null (the real wait), -1 (no Retry-After header) "
+            "or a whole number of seconds >= 0"
+        )
+    return int(value)

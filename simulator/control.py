@@ -1,7 +1,7 @@
 """Control API under /_sim: JSON over HTTP, no auth, never rate limited or faulted.
 
 Tests and other processes use it to create accounts, edit ground truth, revoke tokens,
-forbid paths, change settings, shift the clock and read statistics.
+forbid paths, change settings, shift the clock, take /v2 down and read statistics.
 """
 
 from __future__ import annotations
@@ -115,6 +115,23 @@ def _stats(state: SimulatorState, request: Request, groups: tuple[str, ...]) -> 
 def _reset_stats(state: SimulatorState, request: Request, groups: tuple[str, ...]) -> Response:
     state.stats.reset()
     return json_response(200, state.stats.snapshot())
+
+
+def _outage(state: SimulatorState, request: Request, groups: tuple[str, ...]) -> Response:
+    if request.method == "POST":
+        body = _body(request)
+        unknown = sorted(set(body) - {"seconds", "mode"})
+        if unknown:
+            raise StoreError(400, f"unknown key(s): {', '.join(unknown)}; use seconds and mode")
+        if "seconds" not in body:
+            raise StoreError(400, "seconds is required")
+        try:
+            state.outage.start(body["seconds"], body.get("mode", "503"))
+        except ValueError as exc:
+            raise StoreError(400, str(exc)) from exc
+    elif request.method == "DELETE":
+        state.outage.end()
+    return json_response(200, state.outage.status())
 
 
 def _clock(state: SimulatorState, request: Request, groups: tuple[str, ...]) -> Response:
@@ -258,6 +275,7 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = tuple(
         (("GET",), r"^/_sim/stats/?$", _stats),
         (("POST",), r"^/_sim/stats/reset/?$", _reset_stats),
         (("GET", "POST"), r"^/_sim/clock/?$", _clock),
+        (("GET", "POST", "DELETE"), r"^/_sim/outage/?$", _outage),
         (("GET", "DELETE"), _A + r"/?$", _account_summary),
         (("POST",), _A + r"/revoke/?$", _revoke),
         (("POST",), _A + r"/token/?$", _set_token),

@@ -39,12 +39,21 @@ class Request:
 
 @dataclass
 class Response:
-    """What to send back. An iterator body is streamed with chunked transfer encoding."""
+    """What to send back. An iterator body is streamed with chunked transfer encoding.
+
+    ``reset``: send nothing, drop the connection with a TCP reset (see ``connection_reset()``).
+    """
 
     status: int
     body: bytes | Iterator[bytes] = b""
     content_type: str = "application/json; charset=utf-8"
     headers: list[tuple[str, str]] = field(default_factory=list)
+    reset: bool = False
+
+
+def connection_reset() -> Response:
+    """No answer at all: the connection is reset, as by a host with nothing behind it."""
+    return Response(0, reset=True)
 
 
 def dump_json(payload: Any) -> bytes:

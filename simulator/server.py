@@ -7,6 +7,8 @@ response on delayed ACK; here every response also goes out in a single write.
 from __future__ import annotations
 
 import logging
+import socket
+import struct
 import threading
 from collections.abc import Callable
 from datetime import date
@@ -58,7 +60,10 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:  # a simulator bug must not kill the connection silently
             log.exception("simulator failed on %s %s", self.command, self.path)
             response = json_response(500, {"message": "simulator internal error"})
-        self._send(response)
+        if response.reset:
+            self._reset_connection()
+        else:
+            self._send(response)
 
     def _route(self, request: Request) -> Response:
         state = self.server.state
@@ -69,6 +74,18 @@ class _Handler(BaseHTTPRequestHandler):
         return html_response(
             404, html_page("Can't find page", "The page you were looking for doesn't exist.")
         )
+
+    def _reset_connection(self) -> None:
+        """Drop the connection with a RST, so the client gets a connection error, not an answer.
+
+        SO_LINGER 0 turns close() into a reset; closing here (rather than in socketserver's
+        shutdown_request) skips its shutdown(SHUT_WR), whose FIN would arrive first and read
+        as a clean close.
+        """
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.rfile.close()  # the makefile() holds a reference that would defer the real close
+        self.connection.close()
 
     def _send(self, response: Response) -> None:
         status = response.status
@@ -218,6 +235,16 @@ class SimulatorServer:
     def configure(self, **settings: Any) -> dict[str, Any]:
         """Change any subset of the settings (rate limit, faults, updated_since semantics)."""
         return self.state.configure(**settings)
+
+    def outage(self, seconds: float, mode: str = "503") -> dict[str, Any]:
+        """Take /v2 down for `seconds` from now: mode "503" answers 503 (HTML, no Retry-After),
+        "refuse" resets every connection as it sends a request. /_sim stays up. Returns the
+        status ``{"active", "mode", "remaining_s"}``; bad values raise ValueError."""
+        return self.state.outage.start(seconds, mode)
+
+    def end_outage(self) -> None:
+        """End the outage now (a no-op when none is running)."""
+        self.state.outage.end()
 
     def revoke(self, account_id: int) -> None:
         """Revoke the account's token: requests with it get 401 from now on."""

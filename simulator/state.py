@@ -11,6 +11,7 @@ from simulator.gen_common import Sizes
 from simulator.generate import generate_account
 from simulator.hooks import ListingHooks
 from simulator.limits import FaultInjector, RateLimiter
+from simulator.outage import Outage
 from simulator.stats import Stats
 from simulator.store import AccountStore
 from simulator.timeutil import Clock
@@ -27,6 +28,7 @@ class SimulatorState:
         self.hooks = ListingHooks()
         self.faults = FaultInjector()
         self.stats = Stats()
+        self.outage = Outage()
         self.stopping = threading.Event()
         self._accounts: dict[int, AccountStore] = {}
         self._tokens: dict[int, str] = {}

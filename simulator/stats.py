@@ -8,7 +8,11 @@ from typing import Any
 
 
 class Stats:
-    """Counts /v2 requests by status, by path template and by account; 429s separately."""
+    """Counts /v2 requests by status, by path template and by account; 429s separately.
+
+    Outages are counted apart as well: their 503s also count as answered requests, their
+    resets do not (no answer was sent).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -23,9 +27,13 @@ class Stats:
             self._by_account: Counter[str] = Counter()
             self._rate_limited = 0
             self._faults_injected = 0
+            self._outage_503s = 0
+            self._outage_resets = 0
 
-    def record(self, status: int, template: str, account_id: int | None, injected: bool) -> None:
-        """Count one answered /v2 request."""
+    def record(
+        self, status: int, template: str, account_id: int | None, injected: bool, outage: bool = False
+    ) -> None:
+        """Count one answered /v2 request (`outage`: answered by the outage, not by Harvest)."""
         with self._lock:
             self._requests += 1
             self._by_status[str(status)] += 1
@@ -36,6 +44,13 @@ class Stats:
                 self._rate_limited += 1
             if injected:
                 self._faults_injected += 1
+            if outage:
+                self._outage_503s += 1
+
+    def record_outage_reset(self) -> None:
+        """Count one /v2 request whose connection an outage reset."""
+        with self._lock:
+            self._outage_resets += 1
 
     def snapshot(self) -> dict[str, Any]:
         """Counters as a JSON-ready dict."""
@@ -47,4 +62,6 @@ class Stats:
                 "by_account": dict(self._by_account),
                 "rate_limited": self._rate_limited,
                 "faults_injected": self._faults_injected,
+                "outage_503s": self._outage_503s,
+                "outage_resets": self._outage_resets,
             }

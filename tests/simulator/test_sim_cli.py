@@ -27,6 +27,7 @@ def test_help_lists_the_options() -> None:
         "--no-rate-limit",
         "--error-rate",
         "--slow-seconds",
+        "--retry-after-s",
         "--updated-since-inclusive",
     ):
         assert option in result.output
@@ -37,11 +38,16 @@ def test_bad_rate_limit_is_rejected() -> None:
     assert result.exit_code == 2 and "REQUESTS/SECONDS" in result.output
 
 
+def test_bad_retry_after_is_rejected() -> None:
+    result = CliRunner().invoke(simulator_command, ["--retry-after-s", "-2"])
+    assert result.exit_code == 2 and "--retry-after-s" in result.output
+
+
 def test_serves_with_token_from_env_until_sigterm() -> None:
     env = {**os.environ, "MY_SIM_TOKEN": "from-env"}
     args = [sys.executable, "-m", "simulator", "--port", "0", "--people", "3", "--projects", "2",
             "--clients", "1", "--days", "5", "--account-id", "77", "--token-env", "MY_SIM_TOKEN",
-            "--rate-limit", "50/10", "--end-date", "2024-01-31"]  # fmt: skip
+            "--rate-limit", "50/10", "--retry-after-s", "3", "--end-date", "2024-01-31"]  # fmt: skip
     process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()  # type: ignore[union-attr]
@@ -57,6 +63,7 @@ def test_serves_with_token_from_env_until_sigterm() -> None:
         assert default.status_code == 401
         config = requests.get(base_url.replace("/v2", "/_sim/config")).json()
         assert (config["rate_limit_requests"], config["rate_limit_window_s"]) == (50, 10.0)
+        assert config["retry_after_s"] == 3
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
     finally:

@@ -106,3 +106,46 @@ def test_config_over_http(sim: SimulatorServer, api: requests.Session) -> None:
     assert requests.post(f"{sim.control_url}/config", json={"error_rate": 2}).status_code == 422
     requests.post(f"{sim.control_url}/config", json={"error_rate": 0}).raise_for_status()
     assert api.get(f"{sim.base_url}/clients").status_code == 200
+
+
+def _throttled(sim: SimulatorServer, api: requests.Session) -> requests.Response:
+    """A 429 from a 2-per-60 s window, whose real wait is about a minute."""
+    sim.configure(rate_limit_enabled=True, rate_limit_requests=2, rate_limit_window_s=60.0)
+    url = f"{sim.base_url}/users/me"
+    assert [api.get(url).status_code for _ in range(2)] == [200, 200]
+    refused = api.get(url)
+    assert refused.status_code == 429
+    return refused
+
+
+def test_retry_after_is_the_real_wait_by_default(sim: SimulatorServer, api: requests.Session) -> None:
+    sim.configure(retry_after_s=5)
+    sim.configure(retry_after_s=None)  # back to the truth
+    assert 59 <= int(_throttled(sim, api).headers["Retry-After"]) <= 60
+
+
+@pytest.mark.parametrize("stated", [1, 0])
+def test_retry_after_can_lie(sim: SimulatorServer, api: requests.Session, stated: int) -> None:
+    sim.configure(retry_after_s=stated)
+    assert _throttled(sim, api).headers["Retry-After"] == str(stated)
+    # Injected 429s say the same.
+    sim.configure(rate_limit_enabled=False, rate_limit_fault_rate=1.0)
+    assert api.get(f"{sim.base_url}/clients").headers["Retry-After"] == str(stated)
+
+
+def test_retry_after_minus_one_sends_no_header(sim: SimulatorServer, api: requests.Session) -> None:
+    response = requests.post(f"{sim.control_url}/config", json={"retry_after_s": -1}, timeout=5)
+    assert response.status_code == 200 and response.json()["retry_after_s"] == -1
+    assert "Retry-After" not in _throttled(sim, api).headers
+    sim.configure(rate_limit_enabled=False, rate_limit_fault_rate=1.0)
+    injected = api.get(f"{sim.base_url}/clients")
+    assert injected.status_code == 429 and "Retry-After" not in injected.headers
+
+
+@pytest.mark.parametrize("bad", [-2, 1.5, "1", True])
+def test_bad_retry_after_is_rejected(sim: SimulatorServer, bad: object) -> None:
+    with pytest.raises(ValueError, match="retry_after_s must be null"):
+        sim.configure(retry_after_s=bad)
+    response = requests.post(f"{sim.control_url}/config", json={"retry_after_s": bad}, timeout=5)
+    assert response.status_code == 422 and "retry_after_s" in response.json()["message"]
+    assert sim.configure()["retry_after_s"] is None
