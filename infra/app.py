@@ -21,7 +21,8 @@ from infra.crypto import TokenCipher
 from infra.db.engine import make_engine
 from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient
-from infra.harvest.ratelimit import REPORTS_LIMIT, SharedRateLimit
+from infra.harvest.patience import Patience
+from infra.harvest.ratelimit import SharedRateLimit, bucket_limits
 from infra.observability.metrics import Metrics
 
 
@@ -40,37 +41,50 @@ class App:
         """A unit of work; for an account, it also hands out that account's repositories."""
         return UnitOfWork(self.engine, account_id)
 
-    def harvest_for(self, account: AccountRecord) -> HarvestClient:
+    def harvest_for(
+        self,
+        account: AccountRecord,
+        on_wait: Callable[[str, float], None] | None = None,
+        *,
+        interactive: bool = False,
+    ) -> HarvestClient:
+        """A Harvest client for one message of `account`.
+
+        It waits on Harvest for up to HARVEST_PATIENCE_S, telling `on_wait(reason, seconds)`
+        before each wait; `interactive` (a person is waiting) gives it seconds instead. Its
+        requests go through the account's shared limits, which learn from its 429s. A test's
+        `harvest_factory`, if set, is given the account alone and builds the client itself.
+        """
         if self.harvest_factory is not None:
             return self.harvest_factory(account)
-        hooks = self.metrics.harvest_hooks()  # responses by status and path, rate-limit waits
-        throttle = reports_throttle = None
-        if self.settings.harvest_rate_limit is not None:
-            limit, window_s = self.settings.harvest_rate_limit
-            throttle = SharedRateLimit(
-                self.engine, account.id, limit=limit, window_s=window_s, on_wait=hooks.shared_limit_wait
-            )
-            reports_limit, reports_window_s = REPORTS_LIMIT
-            reports_throttle = SharedRateLimit(
-                self.engine,
-                account.id,
-                limit=reports_limit,
-                window_s=reports_window_s,
-                bucket="reports",
-                on_wait=hooks.shared_limit_wait,
-            )
+        hooks = self.metrics.harvest_hooks()  # responses by status and path, waits by source
+        limiters = self._shared_limits(account, hooks.shared_limit_wait)
+        patience = Patience.interactive() if interactive else Patience(self.settings.harvest_patience_s)
         return HarvestClient(
             self.settings.harvest_api_url,
             token=self._open_token(account),
             harvest_account_id=account.harvest_account_id,
             user_agent=self.settings.harvest_user_agent,
             timeout_s=self.settings.harvest_timeout_s,
-            throttle=throttle,
-            reports_throttle=reports_throttle,
+            patience=patience,
+            throttle=limiters.get("api"),
+            reports_throttle=limiters.get("reports"),
             per_page=self.settings.harvest_per_page,
             on_response=hooks.on_response,
-            sleep=hooks.sleep,
+            on_wait=on_wait,
+            on_wait_source=hooks.harvest_wait,
         )
+
+    def _shared_limits(
+        self, account: AccountRecord, on_wait: Callable[[float], None]
+    ) -> dict[str, SharedRateLimit]:
+        """The account's limiter per bucket (api, reports); none when HARVEST_RATE_LIMIT=off."""
+        return {
+            bucket: SharedRateLimit(
+                self.engine, account.id, limit=limit, window_s=window_s, bucket=bucket, on_wait=on_wait
+            )
+            for bucket, (limit, window_s) in bucket_limits(self.settings.harvest_rate_limit).items()
+        }
 
     def _open_token(self, account: AccountRecord) -> str:
         try:

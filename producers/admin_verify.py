@@ -27,7 +27,7 @@ def verify(account_key: str, start: datetime | None, end: datetime | None) -> No
     app = _app()
     acct = _account(app, account_key)
     now = datetime.now(UTC)
-    harvest = app.harvest_for(acct)
+    harvest = app.harvest_for(acct, interactive=True)  # a person waits at the terminal
     try:
         with app.uow() as u:
             held = u.verifications.held_range(acct.id)

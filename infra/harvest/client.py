@@ -1,4 +1,5 @@
-"""Harvest API v2 client: headers, pagination by `links.next`, retries and rate-limit waits.
+"""Harvest API v2 client: headers, pagination by `links.next`, retries and rate-limit waits
+(within a patience budget, infra/harvest/patience.py).
 
 It yields page by page and never holds a whole data set. The token lives only in the
 session's headers; it never appears in a message, a log line or an exception.
@@ -6,12 +7,11 @@ session's headers; it never appears in a message, a log line or an exception.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import orjson
@@ -24,6 +24,7 @@ from infra.harvest.errors import (
     HarvestTokenUnusable,
     HarvestUnavailable,
 )
+from infra.harvest.patience import DEFAULT_PATIENCE_S, REASONS, Patience, Wait
 
 log = structlog.get_logger(__name__)
 
@@ -49,7 +50,28 @@ class _Reply(NamedTuple):
     served_at: datetime | None
 
 
+@runtime_checkable
+class LearningThrottle(Protocol):
+    """A throttle that also hears of Harvest's 429s (SharedRateLimit lowers its rate on them)."""
+
+    def __call__(self) -> None: ...
+
+    def refused(self) -> object: ...
+
+
+Throttle = Callable[[], None] | LearningThrottle
+
+
 class HarvestClient:
+    """One account's Harvest API, for one message (or one interactive check).
+
+    Waits on Harvest (429s, 5xx, timeouts, refused connections) draw on `patience`, a budget of
+    seconds: the request is given up with HarvestUnavailable once it is spent, or after
+    `max_attempts` attempts if one is set. `on_wait(reason, seconds)` hears of each of those
+    waits before it starts, reason "rate_limited" or "unavailable"; `on_wait_source(source,
+    seconds)` hears the finer source for metrics (retry_after, backoff, unavailable).
+    """
+
     def __init__(
         self,
         base_url: str,
@@ -58,14 +80,18 @@ class HarvestClient:
         harvest_account_id: int,
         user_agent: str,
         timeout_s: float = 30.0,
-        max_attempts: int = 6,
+        patience: Patience | None = None,
+        patience_s: float = DEFAULT_PATIENCE_S,
+        max_attempts: int | None = None,
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 30.0,
         max_retry_after_s: float = 120.0,
-        throttle: Callable[[], None] | None = None,
-        reports_throttle: Callable[[], None] | None = None,
+        throttle: Throttle | None = None,
+        reports_throttle: Throttle | None = None,
         per_page: int = MAX_PER_PAGE,
         on_response: Callable[[int, str], None] | None = None,
+        on_wait: Callable[[str, float], None] | None = None,
+        on_wait_source: Callable[[str, float], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
     ) -> None:
@@ -74,6 +100,8 @@ class HarvestClient:
             raise HarvestTokenUnusable(
                 "the stored Harvest token has blanks or control characters; set it again"
             )
+        if max_attempts is not None and max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1 (None: as many as patience allows)")
         self.base_url = base_url.rstrip("/")
         self._session = session or requests.Session()
         self._session.headers.update(
@@ -85,18 +113,23 @@ class HarvestClient:
             }
         )
         self._timeout_s = timeout_s
+        self.patience = patience or Patience(
+            patience_s,
+            backoff_base_s=backoff_base_s,
+            backoff_cap_s=backoff_cap_s,
+            max_retry_after_s=max_retry_after_s,
+        )
         self._max_attempts = max_attempts
-        self._backoff_base_s = backoff_base_s
-        self._backoff_cap_s = backoff_cap_s
-        self._max_retry_after_s = max_retry_after_s
         # Called before every request: a shared rate limiter plugs in here.
-        self._throttle = throttle or (lambda: None)
+        self._throttle = throttle or _no_throttle
         # /reports/* are limited apart (100 per 15 minutes); their requests wait here instead.
-        self._reports_throttle = reports_throttle or (lambda: None)
+        self._reports_throttle = reports_throttle or _no_throttle
         if not 1 <= per_page <= MAX_PER_PAGE:
             raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE}")
         self.per_page = per_page
         self._on_response = on_response or (lambda status, path: None)
+        self._on_wait = on_wait or (lambda reason, seconds: None)
+        self._on_wait_source = on_wait_source or (lambda source, seconds: None)
         self._sleep = sleep
         self.requests_made = 0
 
@@ -151,55 +184,91 @@ class HarvestClient:
     def _request(self, url: str, params: dict[str, Any] | None) -> _Reply:
         path = urlsplit(url).path
         throttle = self._reports_throttle if REPORTS_PREFIX in path else self._throttle
-        for attempt in range(1, self._max_attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             throttle()
             try:
                 resp = self._session.get(url, params=params, timeout=self._timeout_s)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 self._on_response(0, path)
                 reason = type(exc).__name__
-                if attempt == self._max_attempts:
-                    raise HarvestUnavailable(f"Harvest unreachable on {path}: {reason}") from None
-                self._backoff(attempt, path, reason)
+                self._give_up_if_spent(attempt, path, f"Harvest unreachable on {path}: {reason}")
+                self._wait(self.patience.after_failure(), path, attempt, reason=reason)
                 continue
             self.requests_made += 1
             self._on_response(resp.status_code, path)
             status = resp.status_code
             if status == 200:
+                self.patience.succeeded()
                 # orjson parses a 2,000-entry page about four times faster than json.
                 return _Reply(orjson.loads(resp.content), _served_at(resp))
             if status in (401, 403):
                 raise HarvestAuthError(status, path)
             if status == 429:
+                # The shared limit let this request through, yet Harvest refused it: someone
+                # else spends the token's requests, and the limit should learn of it.
+                if isinstance(throttle, LearningThrottle):
+                    throttle.refused()
+                self._give_up_if_spent(attempt, path, f"Harvest rate limit persisted on {path}")
                 # The 429 body is HTML; only the Retry-After header matters.
-                wait = self._retry_after(resp)
-                if attempt == self._max_attempts:
-                    raise HarvestUnavailable(f"Harvest rate limit persisted on {path}")
-                log.info("harvest_rate_limited", path=path, retry_after_s=wait, attempt=attempt)
-                self._sleep(wait)
+                said = _retry_after_s(resp)
+                self._wait(self.patience.after_refusal(said), path, attempt, retry_after_s=said)
                 continue
             if status in RETRYABLE_STATUS:
-                if attempt == self._max_attempts:
-                    raise HarvestUnavailable(f"Harvest answered {status} on {path} {attempt} times")
-                self._backoff(attempt, path, f"http {status}")
+                self._give_up_if_spent(attempt, path, f"Harvest answered {status} on {path} {attempt} times")
+                self._wait(self.patience.after_failure(), path, attempt, reason=f"http {status}")
                 continue
             raise HarvestRequestError(f"Harvest answered {status} on {path}: {_message(resp)}")
-        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _retry_after(self, resp: requests.Response) -> float:
-        raw = resp.headers.get("Retry-After", "")
-        try:
-            wait = float(raw)
-        except ValueError:
-            wait = 15.0  # what Harvest was seen to send
-        return min(max(wait, 0.0), self._max_retry_after_s)
+    def _give_up_if_spent(self, attempt: int, path: str, what: str) -> None:
+        out_of_attempts = self._max_attempts is not None and attempt >= self._max_attempts
+        if not (out_of_attempts or self.patience.exhausted):
+            return
+        waited_s = round(self.patience.waited_s, 1)
+        log.warning("harvest_gave_up", path=path, attempt=attempt, waited_s=waited_s)
+        raise HarvestUnavailable(f"{what} (waited {waited_s} s)")
 
-    def _backoff(self, attempt: int, path: str, reason: str) -> None:
-        # Full jitter keeps many workers from retrying in lockstep.
-        ceiling = min(self._backoff_cap_s, self._backoff_base_s * 2 ** (attempt - 1))
-        delay = random.uniform(0, ceiling)
-        log.info("harvest_retry", path=path, reason=reason, attempt=attempt, delay_s=round(delay, 2))
-        self._sleep(delay)
+    def _wait(self, wait: Wait, path: str, attempt: int, **fields: object) -> None:
+        delay_s = round(wait.seconds, 2)
+        if wait.source == "unavailable":
+            log.info("harvest_retry", path=path, attempt=attempt, delay_s=delay_s, **fields)
+        else:
+            log.info(
+                "harvest_rate_limited",
+                path=path,
+                attempt=attempt,
+                wait_s=delay_s,
+                source=wait.source,
+                **fields,
+            )
+        # Heard before the sleep, so progress and metrics show a long wait while it lasts.
+        self._on_wait(REASONS[wait.source], wait.seconds)
+        self._on_wait_source(wait.source, wait.seconds)
+        self.patience.record(wait.seconds)
+        self._sleep(wait.seconds)
+
+
+def _no_throttle() -> None:
+    return None
+
+
+def _retry_after_s(resp: requests.Response) -> float | None:
+    """Retry-After in seconds (delta-seconds or an HTTP date); None if absent or unreadable."""
+    raw = resp.headers.get("Retry-After", "").strip()
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        at = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if at.tzinfo is None:
+        return None
+    return (at - datetime.now(UTC)).total_seconds()
 
 
 def _served_at(resp: requests.Response) -> datetime | None:

@@ -5,26 +5,59 @@ one account each keeping their own count would together send four times that; so
 lives in PostgreSQL, which every worker already shares: a log of request times per account,
 read and appended under an advisory lock. A slot is one short transaction (about a millisecond
 here) per Harvest request, which returns up to 2,000 entries.
+
+Another app may use the same token and spend part of those 100 requests. Harvest then answers
+429 to requests this limit let through; the limit learns from it, AIMD-style as TCP does: a
+refusal halves the rate it allows itself for that account, and every `recovery_s` without one
+gives a request per window back, up to the configured limit. The learned rate lives in
+`harvest_rate_state`, so every process slows down together, and is read in the slot's own
+statement.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
 import sqlalchemy as sa
+import structlog
 
 from domain.commands import Lock
+
+log = structlog.get_logger(__name__)
 
 # One account's request log at a time, and apart from it its log of /reports/* requests.
 BUCKET_LOCKS = {"api": Lock.REQUEST_LOG, "reports": Lock.REPORTS_LOG}
 # Harvest's documented limits: the API, and /reports/* apart (reference §3).
 API_LIMIT = (100, 15.0)
 REPORTS_LIMIT = (100, 900.0)
+# A refusal halves the learned rate, never below this share of the configured limit (nor 1):
+# a token mostly spent elsewhere still leaves this service some progress, and the client's
+# patience absorbs the 429s that remain.
+DECREASE_FACTOR = 0.5
+FLOOR_SHARE = 0.1
+# One request per window comes back after this many seconds without a refusal: from half the
+# limit back to 100/15 s in 25 minutes.
+RECOVERY_S = 30.0
+
+
+def bucket_limits(api_limit: tuple[int, float] | None) -> dict[str, tuple[int, float]]:
+    """(limit, window) per bucket when the shared limit is on (`HARVEST_RATE_LIMIT`), else none."""
+    if api_limit is None:
+        return {}
+    return {"api": api_limit, "reports": REPORTS_LIMIT}
+
+
+def recovered(learned: float, since_s: float, limit: int, recovery_s: float = RECOVERY_S) -> float:
+    """The learned rate `since_s` seconds after it was last lowered: additive increase."""
+    steps = math.floor(max(since_s, 0.0) / recovery_s)
+    return min(float(limit), learned + steps)
 
 
 class SharedRateLimit:
-    """At most `limit` requests in any `window_s` (+ `margin_s`) for one account, across pods.
+    """At most `limit` requests in any `window_s` (+ `margin_s`) for one account, across pods;
+    fewer while Harvest is seen refusing requests this limit let through (see `refused`).
 
     The margin absorbs the time between taking a slot and the request reaching Harvest, whose
     window counts arrivals: 100 per 16 s still uses 94% of what Harvest allows.
@@ -39,6 +72,7 @@ class SharedRateLimit:
         window_s: float = 15.0,
         margin_s: float = 1.0,
         bucket: str = "api",
+        recovery_s: float = RECOVERY_S,
         sleep: Callable[[float], None] = time.sleep,
         on_wait: Callable[[float], None] | None = None,
     ) -> None:
@@ -48,6 +82,8 @@ class SharedRateLimit:
         self._account_id = account_id
         self._limit = limit
         self._span_s = window_s + margin_s
+        self._recovery_s = recovery_s
+        self._floor = max(1.0, limit * FLOOR_SHARE)
         self._sleep = sleep
         self._on_wait = on_wait or (lambda seconds: None)
         self.waited_s = 0.0
@@ -62,17 +98,61 @@ class SharedRateLimit:
             self._on_wait(wait)
             self._sleep(wait)
 
-    def _try_take(self) -> float:
-        """Take a slot and return 0, or return the seconds until the oldest one frees."""
-        params = {
-            "c": int(self._lock_class),
-            "a": self._account_id,
-            "b": self._bucket,
-            "span": self._span_s,
-            "limit": self._limit,
-        }
+    def refused(self) -> float | None:
+        """Harvest answered 429 to a request this limit let through: lower the account's rate.
+
+        Returns the new learned rate, or None when it was already lowered less than a window
+        ago: the requests refused in one burst (every worker sees its own 429) are one signal.
+        """
         with self._engine.begin() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:c, CAST(:a AS integer))"), params)
+            self._lock(conn)
+            state = conn.execute(
+                sa.text(
+                    "SELECT learned_limit, EXTRACT(EPOCH FROM clock_timestamp() - changed_at)"
+                    " FROM harvest_rate_state WHERE account_id = :a AND bucket = :b"
+                ),
+                self._params(),
+            ).one_or_none()
+            if state is not None and float(state[1]) < self._span_s:
+                return None
+            current = self._learned(state)
+            lowered = max(self._floor, current * DECREASE_FACTOR)
+            conn.execute(
+                sa.text(
+                    "INSERT INTO harvest_rate_state (account_id, bucket, learned_limit, changed_at)"
+                    " VALUES (:a, :b, :learned, clock_timestamp())"
+                    " ON CONFLICT (account_id, bucket) DO UPDATE"
+                    " SET learned_limit = EXCLUDED.learned_limit, changed_at = EXCLUDED.changed_at"
+                ),
+                {**self._params(), "learned": lowered},
+            )
+        log.warning(
+            "harvest_rate_lowered",
+            account_id=self._account_id,
+            bucket=self._bucket,
+            from_limit=round(current, 2),
+            learned_limit=round(lowered, 2),
+        )
+        return lowered
+
+    def learned_limit(self) -> float:
+        """The requests per window this limit allows itself now (the configured limit unless
+        Harvest refused some lately)."""
+        with self._engine.connect() as conn:
+            state = conn.execute(
+                sa.text(
+                    "SELECT learned_limit, EXTRACT(EPOCH FROM clock_timestamp() - changed_at)"
+                    " FROM harvest_rate_state WHERE account_id = :a AND bucket = :b"
+                ),
+                self._params(),
+            ).one_or_none()
+        return self._learned(state)
+
+    def _try_take(self) -> float:
+        """Take a slot and return 0, or return the seconds until one frees."""
+        params = self._params()
+        with self._engine.begin() as conn:
+            self._lock(conn)
             # The database's clock, so every pod measures the window the same way.
             conn.execute(
                 sa.text(
@@ -81,14 +161,19 @@ class SharedRateLimit:
                 ),
                 params,
             )
-            used, oldest_age = conn.execute(
+            # The learned rate comes with the count: no second round trip per request.
+            used, learned, since_s = conn.execute(
                 sa.text(
-                    "SELECT count(*), EXTRACT(EPOCH FROM clock_timestamp() - min(at))"
-                    " FROM harvest_request_log WHERE account_id = :a AND bucket = :b"
+                    "SELECT (SELECT count(*) FROM harvest_request_log"
+                    "         WHERE account_id = :a AND bucket = :b),"
+                    " s.learned_limit, EXTRACT(EPOCH FROM clock_timestamp() - s.changed_at)"
+                    " FROM (SELECT 1) AS one LEFT JOIN harvest_rate_state AS s"
+                    " ON s.account_id = :a AND s.bucket = :b"
                 ),
                 params,
             ).one()
-            if used < self._limit:
+            allowed = max(1, math.floor(self._learned(None if learned is None else (learned, since_s))))
+            if used < allowed:
                 conn.execute(
                     sa.text(
                         "INSERT INTO harvest_request_log (account_id, bucket, at)"
@@ -97,7 +182,33 @@ class SharedRateLimit:
                     params,
                 )
                 return 0.0
-        return max(0.01, self._span_s - float(oldest_age))
+            # Only a waiting process asks this: the age of the request whose expiry brings the
+            # count under the allowed rate (the oldest, unless the rate was lowered).
+            age = conn.execute(
+                sa.text(
+                    "SELECT EXTRACT(EPOCH FROM clock_timestamp() - at) FROM harvest_request_log"
+                    " WHERE account_id = :a AND bucket = :b ORDER BY at OFFSET :skip LIMIT 1"
+                ),
+                {**params, "skip": used - allowed},
+            ).scalar_one()
+        return max(0.01, self._span_s - float(age))
+
+    def _learned(self, state: sa.Row | tuple | None) -> float:
+        if state is None:
+            return float(self._limit)
+        learned, since_s = state
+        return recovered(float(learned), float(since_s), self._limit, self._recovery_s)
+
+    def _lock(self, conn: sa.Connection) -> None:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:c, CAST(:a AS integer))"), self._params())
+
+    def _params(self) -> dict[str, object]:
+        return {
+            "c": int(self._lock_class),
+            "a": self._account_id,
+            "b": self._bucket,
+            "span": self._span_s,
+        }
 
 
 def parse_rate_limit(text: str) -> tuple[int, float] | None:

@@ -1,4 +1,5 @@
-"""What probes and scrapes read from PostgreSQL: SELECT 1, account states, ledger size, sync ages.
+"""What probes and scrapes read from PostgreSQL: SELECT 1, account states, ledger size, sync ages,
+the Harvest rates the shared limiter learned.
 
 All of it goes through ``probe_engine``: a pool-less engine on the App's database with short
 timeouts. Handlers may hold every connection of the App's pool for minutes; a readiness probe
@@ -9,7 +10,7 @@ the probe's timeout (3 s in deploy/base), not the App's 10 s connect timeout.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from sqlalchemy.pool import NullPool
 
 from domain.accounts import KIND_FLAGS
 from infra.db import tables as t
+from infra.harvest.ratelimit import RECOVERY_S, recovered
 from infra.observability.scrape import CachedRead
 
 PROBE_CONNECT_TIMEOUT_S = 2  # libpq's minimum
@@ -63,10 +65,21 @@ class Snapshot:
     last_success: list[tuple[int, str, float]] = field(default_factory=list)
     # account id -> differences the last check against Harvest's reports found
     verify_differences: dict[int, int] = field(default_factory=dict)
+    # (account id, bucket, requests per window the shared limiter allows itself now)
+    learned_limits: list[tuple[int, str, float]] = field(default_factory=list)
 
 
-def read_snapshot(engine: sa.Engine) -> Snapshot:
-    """Four aggregate reads in one short transaction (about 50k rows for 10k accounts)."""
+def read_snapshot(
+    engine: sa.Engine,
+    rate_limits: Mapping[str, int] | None = None,
+    *,
+    recovery_s: float = RECOVERY_S,
+) -> Snapshot:
+    """Five aggregate reads in one short transaction (about 50k rows for 10k accounts).
+
+    `rate_limits` (configured limit per bucket) caps the learned rates as the limiter does;
+    without it, or for a bucket it lacks (HARVEST_RATE_LIMIT=off), none are reported.
+    """
     a, s, led, v = t.accounts, t.account_sync_state, t.import_ledger, t.verification_runs
     with engine.connect() as conn:
         statuses = conn.execute(sa.select(a.c.status, sa.func.count()).group_by(a.c.status)).all()
@@ -86,12 +99,34 @@ def read_snapshot(engine: sa.Engine) -> Snapshot:
         verified = conn.execute(
             sa.select(v.c.account_id, v.c.differences).where(sa.tuple_(v.c.account_id, v.c.id).in_(newest))
         ).all()
+        rates = _learned_rates(conn, rate_limits or {}, recovery_s)
     return Snapshot(
         accounts_by_status=dict(statuses),
         ledger_by_reason=dict(reasons),
         last_success=[(acc, kind, at.timestamp()) for acc, kind, at in successes],
         verify_differences=dict(verified),
+        learned_limits=rates,
     )
+
+
+def _learned_rates(
+    conn: sa.Connection, rate_limits: Mapping[str, int], recovery_s: float
+) -> list[tuple[int, str, float]]:
+    """Only accounts Harvest ever refused have a row; a deleted account's row is left out."""
+    if not rate_limits:
+        return []
+    r, a = t.harvest_rate_state, t.accounts
+    since_s = sa.extract("epoch", sa.func.clock_timestamp() - r.c.changed_at)
+    rows = conn.execute(
+        sa.select(r.c.account_id, r.c.bucket, r.c.learned_limit, since_s)
+        .join(a, a.c.id == r.c.account_id)
+        .where(r.c.bucket.in_(list(rate_limits)))
+        .order_by(r.c.account_id, r.c.bucket)
+    ).all()
+    return [
+        (acc, bucket, recovered(learned, float(since), rate_limits[bucket], recovery_s))
+        for acc, bucket, learned, since in rows
+    ]
 
 
 class DatabaseGauges:
@@ -115,8 +150,15 @@ class DatabaseGauges:
         self._wall_clock = wall_clock
 
     @classmethod
-    def for_engine(cls, engine: sa.Engine, *, ttl_s: float = SCRAPE_CACHE_TTL_S) -> DatabaseGauges:
-        return cls(lambda: read_snapshot(engine), ttl_s=ttl_s)
+    def for_engine(
+        cls,
+        engine: sa.Engine,
+        *,
+        ttl_s: float = SCRAPE_CACHE_TTL_S,
+        rate_limits: Mapping[str, int] | None = None,
+        recovery_s: float = RECOVERY_S,
+    ) -> DatabaseGauges:
+        return cls(lambda: read_snapshot(engine, rate_limits, recovery_s=recovery_s), ttl_s=ttl_s)
 
     def describe(self) -> list[GaugeMetricFamily]:
         # Names only: registering must not query the database.
@@ -124,7 +166,7 @@ class DatabaseGauges:
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         snapshot = self._read.get()
-        up, accounts, ledger, ages, drift = self._families()
+        up, accounts, ledger, ages, drift, learned = self._families()
         up.add_metric([], 1.0 if snapshot is not None else 0.0)
         yield up
         if snapshot is None:
@@ -138,7 +180,9 @@ class DatabaseGauges:
             ages.add_metric([str(account_id), kind], max(0.0, now - at))
         for account_id, found in sorted(snapshot.verify_differences.items()):
             drift.add_metric([str(account_id)], found)
-        yield from (accounts, ledger, ages, drift)
+        for account_id, bucket, rate in snapshot.learned_limits:
+            learned.add_metric([str(account_id), bucket], rate)
+        yield from (accounts, ledger, ages, drift, learned)
 
     @staticmethod
     def _families() -> tuple[GaugeMetricFamily, ...]:
@@ -163,5 +207,12 @@ class DatabaseGauges:
                 "Projects and people whose hours differed from Harvest's reports at the last check,"
                 " per account.",
                 labels=["account_id"],
+            ),
+            GaugeMetricFamily(
+                "harvest_sync_harvest_learned_rate_limit",
+                "Requests per window the shared limit allows itself for an account and bucket (api,"
+                " reports): lowered when Harvest refused requests it let through, back to the"
+                " configured limit step by step; only accounts Harvest ever refused.",
+                labels=["account_id", "bucket"],
             ),
         )

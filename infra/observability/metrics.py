@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,9 +24,12 @@ from domain.commands import QUEUES
 
 # The events ConsumerRuntime reports through on_event (infra/amqp/reporting.py).
 OUTCOMES = ("acked", "retry_scheduled", "dead_lettered", "requeued", "stale_dropped")
-# Why the process waited before a Harvest request: Harvest's 429 Retry-After, or the limit
-# this service shares across processes (infra/harvest/ratelimit.py) saying "not yet".
-WAIT_SOURCES = ("retry_after", "shared_limit")
+# Why the process waited before a Harvest request: Harvest's 429 Retry-After as given; a 429
+# backoff (Retry-After missing, 0, or answered by another 429: someone else spends the token);
+# Harvest unavailable (5xx, timeouts, refused connections); or the limit this service shares
+# across processes (infra/harvest/ratelimit.py) saying "not yet". The first three draw on the
+# client's patience budget (infra/harvest/patience.py).
+WAIT_SOURCES = ("retry_after", "backoff", "unavailable", "shared_limit")
 # Why a console sign-in failed: a wrong name or password, or an attempt while slowed down.
 SIGN_IN_FAILURES = ("invalid", "throttled")
 # A handler takes milliseconds (nothing to do) to many minutes (an account's first sync).
@@ -75,7 +78,8 @@ class Metrics:
         )
         self.rate_limit_waits = Counter(
             "harvest_sync_harvest_rate_limit_waits",
-            "Waits before a Harvest request: after a 429 (retry_after) or for the shared limit.",
+            "Waits before a Harvest request, by source: retry_after and backoff (after a 429),"
+            " unavailable (5xx or no connection), shared_limit (this service's own limit).",
             ["source"],
             registry=r,
         )
@@ -156,9 +160,9 @@ class Metrics:
         self.rate_limit_waits.labels(source).inc()
         self.rate_limit_wait_seconds.labels(source).inc(max(seconds, 0.0))
 
-    def harvest_hooks(self, sleep: Callable[[float], None] = time.sleep) -> HarvestHooks:
-        """Hooks for one HarvestClient (they keep per-client state: make one per client)."""
-        return HarvestHooks(self, sleep)
+    def harvest_hooks(self) -> HarvestHooks:
+        """Hooks for one HarvestClient and its shared limits."""
+        return HarvestHooks(self)
 
     # -- scheduler ----------------------------------------------------------------------
 
@@ -185,26 +189,18 @@ class Metrics:
 
 
 class HarvestHooks:
-    """``on_response``, ``sleep`` and the shared limit's ``on_wait`` for one HarvestClient.
+    """``on_response`` and ``on_wait_source`` of one HarvestClient, and its shared limits'
+    ``on_wait``. Each wait is counted before it starts, so a long one shows while it lasts."""
 
-    The client sleeps both after a 429 (Retry-After) and to back off after a 5xx or a network
-    error; only the first is a rate-limit wait, told apart by the status answered just before.
-    """
-
-    def __init__(self, metrics: Metrics, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
-        self._sleep = sleep
-        self._last_status: int | None = None
 
     def on_response(self, status: int, path: str) -> None:
-        self._last_status = status
         self._metrics.harvest_response(status, path)
 
-    def sleep(self, seconds: float) -> None:
-        # Counted before sleeping, so a long Retry-After shows while it is being waited out.
-        if self._last_status == 429:
-            self._metrics.rate_limit_wait("retry_after", seconds)
-        self._sleep(seconds)
+    def harvest_wait(self, source: str, seconds: float) -> None:
+        """HarvestClient's ``on_wait_source``: retry_after, backoff or unavailable."""
+        self._metrics.rate_limit_wait(source, seconds)
 
     def shared_limit_wait(self, seconds: float) -> None:
         """SharedRateLimit's ``on_wait``: called with the seconds it is about to sleep."""

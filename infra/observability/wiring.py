@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
+from infra.harvest.ratelimit import bucket_limits
 from infra.observability.broker import BrokerGauges
 from infra.observability.database import (
     SCRAPE_CACHE_TTL_S,
@@ -95,7 +96,9 @@ def start_server(
     """
     s = app.settings
     probe = probe_engine(app.engine)
-    app.metrics.watch_database(DatabaseGauges.for_engine(probe, ttl_s=scrape_cache_ttl_s))
+    # The learned rates are capped by the configured limits, as the limiter caps them.
+    limits = {bucket: limit for bucket, (limit, _window) in bucket_limits(s.harvest_rate_limit).items()}
+    app.metrics.watch_database(DatabaseGauges.for_engine(probe, ttl_s=scrape_cache_ttl_s, rate_limits=limits))
     app.metrics.watch(
         "broker", BrokerGauges.for_broker(s.amqp_url, s.amqp_prefix, QUEUES, ttl_s=scrape_cache_ttl_s)
     )

@@ -19,11 +19,12 @@ from infra.harvest.errors import (
     HarvestTokenUnusable,
     HarvestUnavailable,
 )
+from infra.harvest.patience import Patience
 from producers.services.errors import InvalidInput, NotFound, ServiceError
 
-# A person waits for the check: fail fast rather than retry for minutes as a sync would.
+# A person waits for the check: fail fast rather than retry for minutes as a sync would
+# (its waits on Harvest get Patience.interactive(), seconds rather than HARVEST_PATIENCE_S).
 CHECK_TIMEOUT_S = 15.0
-CHECK_ATTEMPTS = 2
 
 
 @dataclass(frozen=True)
@@ -133,9 +134,7 @@ def check_harvest_access(app: App, harvest_account_id: int, token: str) -> Harve
             harvest_account_id=harvest_account_id,
             user_agent=app.settings.harvest_user_agent,
             timeout_s=min(app.settings.harvest_timeout_s, CHECK_TIMEOUT_S),
-            max_attempts=CHECK_ATTEMPTS,
-            backoff_cap_s=1.0,
-            max_retry_after_s=5.0,
+            patience=Patience.interactive(),
         )
     except HarvestTokenUnusable:
         raise InvalidInput("token", "the token has blanks or control characters: copy it again") from None

@@ -112,7 +112,7 @@ def unknown_roles(app: App, account: AccountRecord) -> UnknownRoles:
 def roles_in_harvest(app: App, account: AccountRecord) -> dict[int, list[str]]:
     """Harvest user id -> role names, from /v2/users and /v2/roles (a page each per 2,000)."""
     by_user: dict[int, set[str]] = {}
-    client = app.harvest_for(account)
+    client = app.harvest_for(account, interactive=True)  # the page waits for it
     try:
         for page in client.pages("/users", "users"):
             for user in page:

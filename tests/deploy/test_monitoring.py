@@ -91,7 +91,8 @@ def test_the_dashboard_queries_are_valid_promql(tmp_path):
 
 def test_the_dashboard_shows_what_operators_asked_for():
     titles = " | ".join(panel["title"] for panel in DASHBOARD["panels"]).lower()
-    for wanted in ("syncs by outcome", "durations", "harvest requests", "429", "entries per second"):
+    asked = ("syncs by outcome", "durations", "harvest requests", "429", "entries per second", "learned rate")
+    for wanted in asked:
         assert wanted in titles
     assert "ledger size" in titles and "since the last successful sync, per account" in titles
     ids = [panel["id"] for panel in DASHBOARD["panels"]]
@@ -142,6 +143,7 @@ def exported_names() -> set[str]:
                 accounts_by_status={"active": 1},
                 ledger_by_reason={"role_unknown": 1},
                 last_success=[(1, "actuals", 0)],
+                learned_limits=[(1, "api", 50.0)],
             )
         )
     )
@@ -163,5 +165,10 @@ def test_every_metric_named_by_the_rules_and_the_dashboard_is_exported_by_the_co
         named |= metric_names(expr)
     assert named - exported_names() - recorded == set()
     # and the checks bite: the alert metrics are all in there
-    for name in ("harvest_sync_dead_letters", "harvest_sync_ready", "harvest_sync_ledger_entries"):
+    for name in (
+        "harvest_sync_dead_letters",
+        "harvest_sync_ready",
+        "harvest_sync_ledger_entries",
+        "harvest_sync_harvest_learned_rate_limit",
+    ):
         assert name in named

@@ -158,3 +158,49 @@ def test_missing_user_agent_is_a_request_error(sim):
 def test_per_page_above_2000_is_refused(sim):
     with pytest.raises(HarvestRequestError, match="422"):
         _collect(_client(sim), "/clients", "clients", per_page=2001)
+
+
+def test_a_retry_after_that_proves_too_short_is_backed_off_beyond(sim):
+    # Harvest allows 1 request per 3 s but says "Retry-After: 1": waiting just that is refused again
+    sim.configure(rate_limit_enabled=True, rate_limit_requests=1, rate_limit_window_s=3.0, retry_after_s=1)
+    sleep, heard = SleepRecorder(), []
+    client = _client(sim, sleep=sleep, on_wait=lambda reason, s: heard.append(reason))
+    client.get("/company")
+    client.get("/company")  # the old client gave up after 6 attempts of 1 s
+    assert sleep.calls[0] == 1
+    assert all(later > 1 for later in sleep.calls[1:]) and len(sleep.calls) >= 2
+    assert sum(sleep.calls) >= 2.5
+    assert set(heard) == {"rate_limited"}
+
+
+def test_a_429_without_retry_after_gets_short_growing_waits(sim):
+    sim.configure(rate_limit_enabled=True, rate_limit_requests=1, rate_limit_window_s=2.0, retry_after_s=-1)
+    sleep = SleepRecorder()
+    client = _client(sim, sleep=sleep)
+    client.get("/company")
+    client.get("/company")
+    assert len(sleep.calls) >= 2
+    assert sleep.calls[-1] > sleep.calls[0]
+    assert max(sleep.calls) < 15  # not a blind 15 s (Harvest's usual window) per refusal
+
+
+@pytest.mark.parametrize("mode", ["refuse", "503"])
+def test_an_outage_is_ridden_out_within_the_patience(sim, mode):
+    sim.outage(3.0, mode=mode)
+    sleep, heard = SleepRecorder(), []
+    client = _client(sim, sleep=sleep, backoff_cap_s=1.0, on_wait=lambda reason, s: heard.append(reason))
+    assert client.get("/company")["name"]
+    assert sum(sleep.calls) >= 2.5 and max(sleep.calls) <= 1.0
+    assert set(heard) == {"unavailable"}
+    stats = sim.stats()
+    assert stats["outage_resets" if mode == "refuse" else "outage_503s"] > 0
+
+
+def test_an_outage_longer_than_the_patience_fails_the_request(sim):
+    sim.outage(30.0, mode="refuse")
+    client = _client(sim, patience_s=1.5, backoff_cap_s=0.5)
+    started = time.monotonic()
+    with pytest.raises(HarvestUnavailable, match="unreachable"):
+        client.get("/company")
+    assert time.monotonic() - started < 10
+    assert client.patience.exhausted

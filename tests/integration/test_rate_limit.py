@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import threading
+import uuid
 
+import pytest
+import sqlalchemy as sa
+
+from infra.db import tables as t
 from infra.harvest.client import HarvestClient
 from infra.harvest.ratelimit import SharedRateLimit, parse_rate_limit
+from infra.observability.database import DatabaseGauges
+from infra.observability.metrics import Metrics
+from tests.integration.conftest import replace_settings
+from tests.integration.helpers import eventually
 
 LIMIT, WINDOW = 8, 2.0
 
@@ -125,3 +134,131 @@ def test_four_workers_sharing_one_account_get_no_429(app, simulator, new_account
     )
     assert waits and waits > 0
     assert_actuals_match(engine, account_id, simulator.store(harvest_id).list("time_entries"))
+
+
+# -- learning from 429s the shared limit let through (AIMD) ----------------------------------
+
+
+def _lone_account_id() -> int:
+    """An account id of this test's own: the learned rate outlives the test in the database."""
+    return 992_000_000 + uuid.uuid4().int % 1_000_000
+
+
+def _learned_row(engine: sa.Engine, account_id: int, bucket: str = "api") -> float | None:
+    r = t.harvest_rate_state
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(r.c.learned_limit).where(r.c.account_id == account_id, r.c.bucket == bucket)
+        ).scalar()
+
+
+def test_a_429_the_limit_let_through_lowers_the_rate_of_every_process(app, simulator, new_account, engine):
+    # Given a shared limit of 8 per 2 s, and a Harvest that leaves this service 3 of them
+    # (another app spends the rest of the token's requests)
+    limited = replace_settings(app, harvest_rate_limit=(LIMIT, WINDOW))
+    account_id, _ = new_account(people=1, projects=1, clients=1, days=1, entries_per_day=0)
+    with app.uow() as u:
+        account = u.accounts.get(account_id)
+    simulator.configure(rate_limit_enabled=True, rate_limit_requests=3, rate_limit_window_s=WINDOW)
+    simulator.reset_stats()
+    heard: list[tuple[str, float]] = []
+
+    # When a worker's client sends more than Harvest allows
+    harvest = limited.harvest_for(account, lambda reason, seconds: heard.append((reason, seconds)))
+    try:
+        for _ in range(5):
+            harvest.get("/company")
+    finally:
+        harvest.close()
+
+    # Then Harvest refused one, the client waited it out, and the limit halved for everyone
+    assert simulator.stats()["rate_limited"] >= 1
+    assert heard and heard[0][0] == "rate_limited" and heard[0][1] >= 1
+    assert _learned_row(engine, account_id) == LIMIT / 2
+    another_process = SharedRateLimit(engine, account_id, limit=LIMIT, window_s=WINDOW)
+    assert another_process.learned_limit() == LIMIT / 2
+    waited = limited.metrics.registry.get_sample_value(
+        "harvest_sync_harvest_rate_limit_wait_seconds_total", {"source": "retry_after"}
+    )
+    assert waited and waited >= 1
+
+
+def test_a_lowered_rate_holds_requests_back_until_enough_of_the_window_expires(engine):
+    account_id = _lone_account_id()
+    # Six requests in the last 30 s window, 25 to 1 s old
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO harvest_request_log (account_id, bucket, at)"
+                " SELECT :a, 'api', clock_timestamp() - make_interval(secs => age)"
+                " FROM unnest(CAST(:ages AS float8[])) AS age"
+            ),
+            {"a": account_id, "ages": [25, 20, 15, 10, 5, 1]},
+        )
+    waits: list[float] = []
+
+    class Held(Exception):
+        pass
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        raise Held
+
+    limit = SharedRateLimit(engine, account_id, limit=8, window_s=30, margin_s=0, sleep=sleep)
+    limit()  # 7 of 8: let through
+    assert limit.refused() == 4.0
+
+    # Now 7 in the window and 4 allowed: the 25, 20, 15 and 10 s old ones must expire first
+    with pytest.raises(Held):
+        limit()
+    assert waits and 19 < waits[0] <= 20.1
+
+
+def test_the_learned_rate_recovers_one_request_per_window_at_a_time(engine):
+    account_id = _lone_account_id()
+    one = SharedRateLimit(engine, account_id, limit=LIMIT, window_s=0.5, margin_s=0, recovery_s=0.3)
+    other = SharedRateLimit(engine, account_id, limit=LIMIT, window_s=0.5, margin_s=0, recovery_s=0.3)
+    assert one.learned_limit() == LIMIT  # nothing learned yet
+
+    assert one.refused() == LIMIT / 2
+    # Every worker sees its own 429 of the same burst: one signal, not a halving each
+    assert other.refused() is None
+    assert other.learned_limit() == LIMIT / 2
+
+    seen: list[float] = []
+
+    def recovered() -> bool:
+        seen.append(other.learned_limit())
+        return seen[-1] == LIMIT
+
+    eventually(recovered, timeout=15, interval=0.02, what="the learned rate back at the limit")
+    steps = sorted(set(seen))
+    assert steps == [4.0, 5.0, 6.0, 7.0, 8.0]  # +1 at a time, never above the configured limit
+    assert seen == sorted(seen)
+
+    # Recovered and refused again after the burst: halved again, from the configured limit
+    lowered = eventually(one.refused, timeout=5, interval=0.05, what="a refusal after the hold")
+    assert lowered == LIMIT / 2
+
+
+def _gauge(metrics: Metrics, account_id: int) -> float | None:
+    labels = {"account_id": str(account_id), "bucket": "api"}
+    return metrics.registry.get_sample_value("harvest_sync_harvest_learned_rate_limit", labels)
+
+
+def test_the_learned_rate_is_a_gauge(app, new_account, engine):
+    account_id, _ = new_account(people=1, projects=1, clients=1, days=1, entries_per_day=0)
+    lone_id = _lone_account_id()  # no account: its rate is not reported
+    for an_id in (account_id, lone_id):
+        assert SharedRateLimit(engine, an_id, limit=100, window_s=15).refused() == 50.0
+    metrics = Metrics()
+    metrics.watch_database(DatabaseGauges.for_engine(engine, ttl_s=0, rate_limits={"api": 100}))
+    assert _gauge(metrics, account_id) == 50
+    assert _gauge(metrics, lone_id) is None
+
+    # It recovers in the gauge as in the limiter, up to the configured limit
+    recovering = Metrics()
+    recovering.watch_database(
+        DatabaseGauges.for_engine(engine, ttl_s=0, rate_limits={"api": 100}, recovery_s=0.01)
+    )
+    eventually(lambda: _gauge(recovering, account_id) == 100, timeout=10, what="the gauge back at the limit")

@@ -124,31 +124,41 @@ class ScriptedSession(requests.Session):
         return resp
 
 
-def test_harvest_responses_and_rate_limit_waits_are_recorded():
+def test_harvest_responses_and_waits_are_recorded_by_source():
     metrics = Metrics()
+    hooks = metrics.harvest_hooks()
     slept: list[float] = []
-    hooks = metrics.harvest_hooks(sleep=slept.append)
-    script = [(429, {"Retry-After": "7"}), (503, {}), (200, {})]
+    # Retry-After 7 honoured, answered by another 429 (so backed off beyond it), then a 503.
+    script = [(429, {"Retry-After": "7"}), (429, {"Retry-After": "7"}), (503, {}), (200, {})]
     client = HarvestClient(
         "https://api.example.test/v2",
         token="tok-secret",
         harvest_account_id=1,
         user_agent="t (t@example.com)",
         on_response=hooks.on_response,
-        sleep=hooks.sleep,
+        on_wait_source=hooks.harvest_wait,
+        sleep=slept.append,
         session=ScriptedSession(script),
     )
 
     list(client.pages("/projects/123/user_assignments", "projects"))
 
     path = "/v2/projects/{id}/user_assignments"
-    for status in ("429", "503", "200"):
-        assert sample(metrics, "harvest_sync_harvest_requests_total", status=status, path=path) == 1
-    assert sample(metrics, "harvest_sync_harvest_rate_limited_total") == 1
-    # Two sleeps (Retry-After, then the 503's backoff); only the first is a rate-limit wait
-    assert len(slept) == 2 and slept[0] == 7
-    assert sample(metrics, "harvest_sync_harvest_rate_limit_waits_total", source="retry_after") == 1
-    assert sample(metrics, "harvest_sync_harvest_rate_limit_wait_seconds_total", source="retry_after") == 7
+    for status, n in (("429", 2), ("503", 1), ("200", 1)):
+        assert sample(metrics, "harvest_sync_harvest_requests_total", status=status, path=path) == n
+    assert sample(metrics, "harvest_sync_harvest_rate_limited_total") == 2
+    assert len(slept) == 3 and slept[0] == 7 and slept[1] > 7
+
+    def waits(source: str) -> tuple[float | None, float | None]:
+        return (
+            sample(metrics, "harvest_sync_harvest_rate_limit_waits_total", source=source),
+            sample(metrics, "harvest_sync_harvest_rate_limit_wait_seconds_total", source=source),
+        )
+
+    assert waits("retry_after") == (1, 7)
+    assert waits("backoff") == (1, slept[1])
+    assert waits("unavailable") == (1, slept[2])
+    assert waits("shared_limit") == (0, 0)
 
 
 def test_shared_limit_waits_are_recorded_apart():
@@ -209,6 +219,16 @@ def test_database_gauges_are_read_once_per_ttl_and_ages_keep_growing():
     monotonic.now += 5
     generate_latest(metrics.registry)
     assert len(reads) == 2  # 15 s later: read again
+
+
+def test_learned_rate_limits_are_gauges_per_account_and_bucket():
+    snapshot = Snapshot(learned_limits=[(42, "api", 50.0), (42, "reports", 100.0), (7, "api", 12.5)])
+    metrics = gauges(lambda: snapshot, Clock(), Clock())
+    name = "harvest_sync_harvest_learned_rate_limit"
+    assert sample(metrics, name, account_id="42", bucket="api") == 50
+    assert sample(metrics, name, account_id="42", bucket="reports") == 100
+    assert sample(metrics, name, account_id="7", bucket="api") == 12.5
+    assert sample(metrics, name, account_id="7", bucket="reports") is None  # never refused
 
 
 def test_a_failed_database_read_shows_as_down_and_is_not_retried_at_every_scrape():
