@@ -27,12 +27,18 @@ class EntryStore:
         # What a foreign key would hold per row, once per transaction: the account row cannot
         # be deleted while we write its entries and actuals (time_entries and actuals have no
         # key to accounts; a trigger deletes their rows with the account, migration 0006).
-        conn.execute(
-            sa.text("SELECT 1 FROM accounts WHERE id = :account_id FOR KEY SHARE"), {"account_id": account_id}
-        )
         lookups = ResolutionLookups(conn, account_id)
         entries = TimeEntryRepository(conn, account_id, hold_stands=partial(_holds_stand, lookups))
-        return cls(entries, lookups, DeletionRepository(conn, account_id))
+        store = cls(entries, lookups, DeletionRepository(conn, account_id))
+        store.hold_account()
+        return store
+
+    def hold_account(self) -> None:
+        """Hold the account row for this transaction (again after a checkpoint's commit)."""
+        self.entries.conn.execute(
+            sa.text("SELECT 1 FROM accounts WHERE id = :account_id FOR KEY SHARE"),
+            {"account_id": self.entries.account_id},
+        )
 
     def rebuild_actuals(self, keys: Iterable[Key], *, emptied: Iterable[Key] = ()) -> int:
         """Recompute the actuals of `keys` (and of `emptied`, which may have lost their last

@@ -19,13 +19,15 @@ class RunRepository:
         self.conn.execute(stmt.on_conflict_do_update(constraint="sync_runs_one_per_message", set_=values))
 
     def mark_running(self, *, account_id: int, kind: str, message_id: str, at: datetime) -> None:
-        """Running again after a retry or redelivery, but never undo a finished success."""
+        """Running again after a retry, a redelivery or a continuation, but never undo a
+        finished success. The run keeps the time it first started (a queued run has none)."""
         values = {"status": "running", "started_at": at}
         stmt = insert(t.sync_runs).values(account_id=account_id, kind=kind, message_id=message_id, **values)
+        started = sa.func.coalesce(t.sync_runs.c.started_at, stmt.excluded.started_at)
         self.conn.execute(
             stmt.on_conflict_do_update(
                 constraint="sync_runs_one_per_message",
-                set_=values,
+                set_={"status": "running", "started_at": started},
                 where=t.sync_runs.c.status != "succeeded",
             )
         )

@@ -13,15 +13,22 @@ from types import TracebackType
 import sqlalchemy as sa
 
 from domain.commands import Lock
+from domain.errors import TransientError
 from infra.db import tables as t
 from infra.db.accounts import AccountRepository
 from infra.db.autofill import AutofillRepository
 from infra.db.backfills import BackfillRepository
+from infra.db.checkpoints import CheckpointRepository
 from infra.db.deletions import DeletionRepository
 from infra.db.entities import EntityRepository
 from infra.db.entry_store import EntryStore
 from infra.db.runs import RunRepository
 from infra.db.verifications import VerificationRepository
+
+
+class LockLost(TransientError):
+    """Between two transactions of one long sync, another pod took its lock; the sync carries
+    on there from the checkpoint just committed."""
 
 
 class UnitOfWork:
@@ -64,6 +71,10 @@ class UnitOfWork:
         return BackfillRepository(self.conn, self.account_id)
 
     @property
+    def checkpoints(self) -> CheckpointRepository:
+        return CheckpointRepository(self.conn, self.account_id)
+
+    @property
     def autofill(self) -> AutofillRepository:
         return AutofillRepository(self.conn, self.account_id)
 
@@ -79,6 +90,17 @@ class UnitOfWork:
     def commit(self) -> None:
         self._tx.commit()
 
+    def commit_and_continue(self, lock: Lock, key: int | str) -> None:
+        """Commit what is done so far (a checkpoint with its data) and go on in a new
+        transaction, under the same lock and holds; LockLost if another pod took the lock in
+        between."""
+        self._tx.commit()
+        self._tx = self.conn.begin()
+        if not self.try_lock(lock, key):
+            raise LockLost(f"the {lock.name.lower()} lock of {key} was taken between two checkpoints")
+        if self._entries is not None:
+            self._entries.hold_account()
+
     def try_lock(self, lock: Lock, key: int | str) -> bool:
         """Mutual exclusion across pods (of an account, or of a text key such as a backfill
         part's id), released at commit or rollback."""
@@ -89,6 +111,12 @@ class UnitOfWork:
         else:
             sql, params = "SELECT pg_try_advisory_xact_lock(:c, :k)", {"c": int(lock), "k": key}
         return bool(self.conn.execute(sa.text(sql), params).scalar())
+
+    def processed(self, consumer: str, message_id: str) -> bool:
+        """Inbox: whether this consumer already completed this message (or run)."""
+        c = t.processed_messages.c
+        query = sa.select(sa.literal(1)).where(c.consumer == consumer, c.message_id == message_id)
+        return self.conn.execute(query).first() is not None
 
     def claim_message(self, consumer: str, message_id: str) -> bool:
         """Inbox: False when this consumer already committed this message (a duplicate)."""
