@@ -5,6 +5,12 @@ Context and what else it needs as arguments, returning an Outcome.
 
 The run's 'running' mark and any failure commit on their own (consumers.runs), so they survive
 the handler's rollback; its success is written in the handler's transaction, with its effects.
+
+A long sync commits checkpoints as it goes (consumers.resume). When it has run longer than
+`max_message_s` it raises HandOn after a checkpoint: the pipeline publishes the command's
+continuation, which carries the same run on from there, and the delivery is acked long before
+the broker's consumer timeout. The inbox is keyed by the run and claimed only when the run
+completes, so a redelivered message or a continuation of an unfinished run still goes on.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from time import monotonic
 
 import structlog
 
@@ -34,6 +41,15 @@ class AccountBusy(TransientError):
     backfill part); try again shortly."""
 
 
+class HandOn(Exception):
+    """Raised by a sync, right after committing a checkpoint, that has used its time: its
+    continuation carries the run on. Counts so far travel in the checkpoint."""
+
+    def __init__(self, stats: Counter) -> None:
+        super().__init__("handing on to a continuation")
+        self.stats = stats
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What a handler did: its counts; the status to finish its run with (None: leave the run
@@ -46,13 +62,17 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Context:
-    """What every handler is given: the account, its unit of work, the clock, and a way to
-    show progress while it works (in a short transaction of its own, seen at once)."""
+    """What every handler is given: the account, its unit of work, the clock, a way to show
+    progress while it works (in a short transaction of its own, seen at once), and what a long
+    sync needs: its run, the time left to this message, and a commit that keeps its lock."""
 
     account: AccountRecord
     u: UnitOfWork
     clock: Clock
     progress: Callable[[dict], None]
+    run_id: str = ""
+    time_left: Callable[[], float] = lambda: float("inf")
+    commit_and_continue: Callable[[], None] = lambda: None
 
 
 Body = Callable[..., Outcome]
@@ -74,23 +94,45 @@ class Pipeline:
     steps: dict[type[Command], Step]
     publish_many: PublishMany | None = None
     clock: Clock = utcnow
+    # A sync running longer hands on to its continuation (see the module's docstring).
+    max_message_s: float = 300.0
 
     def __call__(self, cmd: Command) -> Counter:
         step = self.steps[type(cmd)]
         with database_errors_are_transient():
             account = require_account(self.uow, cmd.account_id)
             with self._tracked(cmd), self.uow(account.id) as u:
-                outcome = self._run(cmd, step, Context(account, u, self.clock, self._progress(cmd)))
-                if outcome.status is not None and cmd.run_kind is not None:
-                    counts = dict(outcome.stats)
-                    u.runs.finish(
-                        account.id, cmd.message_id, status=outcome.status, counts=counts, at=self.clock()
-                    )
+                try:
+                    outcome = self._run(cmd, step, self._context(cmd, account, u))
+                except HandOn as handing_on:
+                    outcome = Outcome(handing_on.stats, status=None, publish=(cmd.continued(),))
+                else:
+                    self._finish(cmd, u, outcome)
                 u.commit()
-        # After the commit: a crash before this publish is healed by the next command's guard.
+        # After the commit: a crash before this publish is healed by the next command's guard,
+        # or (a continuation) by the redelivered message carrying on from the checkpoint.
         if outcome.publish and self.publish_many is not None:
             self.publish_many(outcome.publish)
         return outcome.stats
+
+    def _context(self, cmd: Command, account: AccountRecord, u: UnitOfWork) -> Context:
+        deadline = monotonic() + self.max_message_s
+        return Context(
+            account,
+            u,
+            self.clock,
+            self._progress(cmd),
+            run_id=cmd.run_id,
+            time_left=lambda: deadline - monotonic(),
+            commit_and_continue=lambda: u.commit_and_continue(cmd.route.lock, cmd.lock_key),
+        )
+
+    def _finish(self, cmd: Command, u: UnitOfWork, outcome: Outcome) -> None:
+        # The run is done (or settled by its guard): from now on its messages are duplicates.
+        u.claim_message(cmd.route.inbox, cmd.run_id)
+        if outcome.status is not None and cmd.run_kind is not None:
+            counts = dict(outcome.stats)
+            u.runs.finish(cmd.account_id, cmd.run_id, status=outcome.status, counts=counts, at=self.clock())
 
     def _run(self, cmd: Command, step: Step, ctx: Context) -> Outcome:
         if not ctx.u.try_lock(cmd.route.lock, cmd.lock_key):
@@ -100,7 +142,7 @@ class Pipeline:
             )
         if step.guard is not None and (settled := step.guard(cmd, ctx)) is not None:
             return settled
-        if not ctx.u.claim_message(cmd.route.inbox, cmd.message_id):
+        if ctx.u.processed(cmd.route.inbox, cmd.run_id):
             log.info("duplicate_skipped", account_id=cmd.account_id, message_id=cmd.message_id)
             return Outcome(status=None)
         return step.body(cmd, ctx)
@@ -112,14 +154,14 @@ class Pipeline:
             self.uow,
             account_id=cmd.account_id,
             kind=cmd.run_kind,
-            message_id=cmd.message_id,
+            message_id=cmd.run_id,
             clock=self.clock,
         )
 
     def _progress(self, cmd: Command) -> Callable[[dict], None]:
         def show(progress: dict) -> None:
             with self.uow() as p:
-                p.runs.set_progress(cmd.account_id, cmd.message_id, progress, durable=False)
+                p.runs.set_progress(cmd.account_id, cmd.run_id, progress, durable=False)
                 p.commit()
 
         return show

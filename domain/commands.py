@@ -9,7 +9,7 @@ the admin CLI and the consumer pipeline all read it from here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import ClassVar
 
@@ -44,8 +44,18 @@ class Command:
     account_id: int
 
     @property
-    def message_id(self) -> str:
+    def run_id(self) -> str:
+        """The id of the whole run: its first message's id, shared by its continuations."""
         raise NotImplementedError
+
+    @property
+    def message_id(self) -> str:
+        piece = getattr(self, "piece", 0)
+        return f"{self.run_id}:piece{piece}" if piece else self.run_id
+
+    def continued(self) -> Command:
+        """The message that carries the run on from its checkpoint (a sync handing on)."""
+        raise TypeError(f"{type(self).__name__} is not a sync that hands on")
 
     @property
     def run_kind(self) -> str | None:
@@ -73,7 +83,7 @@ class SyncEntities(Command):
             raise ValueError(f"kinds must be a non-empty subset of {ENTITY_KINDS}, got {self.kinds}")
 
     @property
-    def message_id(self) -> str:
+    def run_id(self) -> str:
         return f"sync-entities:{self.account_id}:{'+'.join(self.kinds)}:{self.requested_at}"
 
     @property
@@ -95,9 +105,17 @@ class SyncActuals(Command):
     requested_at: str
     full_reconcile: bool = False
     verify: bool = False
+    # 0 for the run's first message; n for the n-th continuation of a sync that handed on.
+    piece: int = 0
+
+    def __post_init__(self) -> None:
+        _check_piece(self.piece)
+
+    def continued(self) -> SyncActuals:
+        return replace(self, piece=self.piece + 1)
 
     @property
-    def message_id(self) -> str:
+    def run_id(self) -> str:
         suffix = (":full" if self.full_reconcile else "") + (":verify" if self.verify else "")
         return f"sync-actuals:{self.account_id}:{self.requested_at}{suffix}"
 
@@ -119,7 +137,7 @@ class AutofillWeek(Command):
         parse_week(self.week)
 
     @property
-    def message_id(self) -> str:
+    def run_id(self) -> str:
         return f"autofill:{self.account_id}:{self.week}:{self.requested_at}"
 
 
@@ -136,15 +154,27 @@ class BackfillPart(Command):
     part: int
     start: str  # ISO dates, inclusive
     end: str
+    piece: int = 0  # as SyncActuals.piece
+
+    def __post_init__(self) -> None:
+        _check_piece(self.piece)
+
+    def continued(self) -> BackfillPart:
+        return replace(self, piece=self.piece + 1)
 
     @property
-    def message_id(self) -> str:
+    def run_id(self) -> str:
         return f"backfill-part:{self.account_id}:{self.backfill_id}:{self.part}"
 
     @property
     def lock_key(self) -> str:
         # Parts of one account run side by side: each locks only itself.
-        return self.message_id
+        return self.run_id
+
+
+def _check_piece(piece: int) -> None:
+    if piece < 0:
+        raise ValueError(f"piece must be 0 or more, got {piece}")
 
 
 COMMANDS: tuple[type[Command], ...] = (SyncEntities, SyncActuals, AutofillWeek, BackfillPart)

@@ -48,6 +48,7 @@ def bootstrap(
         },
         publish_many=app.publish_many,
         clock=clock,
+        max_message_s=app.settings.max_message_s,
     )
     app.handlers = dict.fromkeys(pipeline.steps, pipeline)
     return app

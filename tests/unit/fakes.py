@@ -7,6 +7,7 @@ the integration tests show the real ones do the same against PostgreSQL and the 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,8 +19,10 @@ from domain.accounts import AccountRecord
 from domain.actuals import Applied, AssignmentSpan, Key, PersonFacts, ProjectFacts, hold_stands
 from domain.commands import Lock
 from domain.spans import Span
+from infra.db.checkpoints import Checkpoint
 from infra.db.entry_rows import Write
 from infra.db.time_entries import Stored
+from infra.db.uow import LockLost
 from infra.harvest.client import ListedPage
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -348,6 +351,27 @@ class FakeEntryStore:
         return len(wanted)
 
 
+# -- checkpoints ---------------------------------------------------------------------------
+
+
+@dataclass
+class FakeCheckpoints:
+    saved: dict[str, tuple[str, dict]] = field(default_factory=dict)
+    age_s: float = 0.0  # how old every saved checkpoint looks
+
+    def find(self, scope: str) -> Checkpoint | None:
+        if scope not in self.saved:
+            return None
+        run_id, state = self.saved[scope]
+        return Checkpoint(run_id, copy.deepcopy(state), self.age_s)
+
+    def save(self, scope: str, run_id: str, state: dict) -> None:
+        self.saved[scope] = (run_id, copy.deepcopy(state))
+
+    def clear(self, scope: str) -> None:
+        self.saved.pop(scope, None)
+
+
 # -- the unit of work ---------------------------------------------------------------------
 
 
@@ -361,6 +385,7 @@ class FakeDatabase:
     lookups: FakeLookups = field(default_factory=FakeLookups)
     store: FakeEntryStore | None = None
     inbox: set[tuple[str, str]] = field(default_factory=set)
+    checkpoints: FakeCheckpoints = field(default_factory=FakeCheckpoints)
     # Locks another pod holds: (lock, key).
     held_elsewhere: set[tuple[Lock, int | str]] = field(default_factory=set)
     commits: int = 0
@@ -382,20 +407,38 @@ class FakeUnitOfWork:
         self.committed = False
 
     def __enter__(self) -> FakeUnitOfWork:
+        self._snapshot()
+        return self
+
+    def _snapshot(self) -> None:
         self._inbox_before = set(self.db.inbox)
         self._rows_before = dict(self.db.store.entries.rows)
         self._actuals_before = dict(self.db.store.actuals)
-        return self
+        self._checkpoints_before = dict(self.db.checkpoints.saved)
 
     def __exit__(self, *exc: object) -> None:
         if not self.committed:
             self.db.inbox = self._inbox_before
             self.db.store.entries.rows = self._rows_before
             self.db.store.actuals = self._actuals_before
+            self.db.checkpoints.saved = self._checkpoints_before
 
     def commit(self) -> None:
         self.committed = True
         self.db.commits += 1
+
+    def commit_and_continue(self, lock: Lock, key: int | str) -> None:
+        self.db.commits += 1
+        self._snapshot()
+        if not self.try_lock(lock, key):
+            raise LockLost(f"{lock.name} {key}")
+
+    @property
+    def checkpoints(self) -> FakeCheckpoints:
+        return self.db.checkpoints
+
+    def processed(self, consumer: str, message_id: str) -> bool:
+        return (consumer, message_id) in self.db.inbox
 
     @property
     def entries(self) -> FakeEntryStore:
