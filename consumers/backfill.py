@@ -21,8 +21,9 @@ from datetime import date, datetime
 import structlog
 
 from consumers.deletions import history_of
-from consumers.listing import ENTRIES, list_entries
+from consumers.listing import ENTRIES, Listed, PieceEnds, list_entries
 from consumers.pipeline import Context, Outcome
+from consumers.resume import Resumable
 from consumers.settle import settle
 from domain.accounts import AccountRecord
 from domain.actuals import split_history
@@ -82,9 +83,17 @@ def backfill_part(cmd: BackfillPart, ctx: Context, *, harvest_for: HarvestFor) -
     span = Span(date.fromisoformat(cmd.start), None if is_last else date.fromisoformat(cmd.end))
     harvest = harvest_for(account)
     try:
-        list_entries(repo, harvest, stats, span=span)
+        # Each part resumes on its own: a retried or redelivered part carries on from its
+        # last piece.
+        res = Resumable.open(ctx, cmd.run_id, stats, per_page=harvest.per_page)
+
+        def piece(rest: Span, ends: PieceEnds) -> Listed:
+            return list_entries(repo, harvest, stats, span=rest, piece_ends=ends)
+
+        res.list_in_pieces("part", span, piece)
         # What shifted in the part's dates meanwhile: compare counts, list what differs.
         settle(repo, harvest, stats, span=span, observed=None)
+        res.finish()
         now = ctx.clock()
         whole = backfills.finish_part(
             cmd.backfill_id, cmd.part, worker=_worker_name(), counts=dict(stats), at=now

@@ -8,8 +8,9 @@ asked, the whole history is listed instead: the safety net for anything a count 
 A listed span is also applied like any other page, so an entry we lack (one created while
 the sync ran, or skipped by offset paging while data changed) is stored rather than missed.
 Nothing is deleted on a listing that kept shifting (its rows may be missing for that reason).
-Everything runs in the sync's transaction: a listing that fails part way raises, rolls back,
-and deletes nothing.
+A listing of all history goes in pieces, each committed with the sync's checkpoint
+(consumers.resume): what a piece read completely is checked, and its deletions committed, with
+it. A listing that fails part way rolls back only its current piece.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from consumers.listing import ENTRIES, list_entries
+from consumers.listing import ENTRIES, Listed, PieceEnds, list_entries
+from consumers.resume import Resumable
 from domain.accounts import AccountRecord
-from domain.actuals import Key
 from domain.deletions import DayCounts, worth_halving
 from domain.spans import Span
-from infra.db.deletions import DeletionRepository
 from infra.db.entry_store import EntryStore
 from infra.harvest.client import HarvestClient
+
+# The checkpointed listing of a full check.
+PHASE = "deletions"
 
 
 @dataclass(frozen=True)
@@ -57,14 +60,21 @@ def plan_check(harvest: HarvestClient, span: Span, *, full: bool) -> DeletionChe
     return DeletionCheck(span, full=False, harvest_count=harvest.count(ENTRIES, span.as_params()))
 
 
-def check_deletions(store: EntryStore, harvest: HarvestClient, check: DeletionCheck, stats: Counter) -> bool:
+def check_deletions(
+    store: EntryStore,
+    harvest: HarvestClient,
+    check: DeletionCheck,
+    stats: Counter,
+    *,
+    res: Resumable | None = None,
+) -> bool:
     """Remove what Harvest no longer has in the check's span, listing only where counts
-    differ; return whether anything differed (something had to be listed)."""
+    differ; return whether anything differed (something had to be listed). With `res`, a
+    full check lists in checkpointed pieces."""
     deletions = store.deletions
     # A full check lists everything and compares nothing: it needs no counts of ours.
     ours = DayCounts(deletions.counts_by_day(check.span) if check.harvest_count is not None else ())
     list_at_most = 2 * harvest.per_page  # a span this small is listed in at most two pages
-    emptied: list[Key] = []
     differed = False
     pending: list[tuple[Span, int | None]] = [(check.span, check.harvest_count)]
     while pending:
@@ -76,31 +86,43 @@ def check_deletions(store: EntryStore, harvest: HarvestClient, check: DeletionCh
         halve = theirs is not None and worth_halving(theirs, held, list_at_most)
         halves = ours.halve(span) if halve else None
         if halves is None:
-            deleted, keys = _list_and_remove(store, deletions, harvest, span, stats)
-            stats["entries.deleted"] += deleted
-            emptied.extend(keys)
+            _list_and_remove(store, harvest, span, stats, res if check.full else None)
             continue
         left, right = halves
         left_count = harvest.count(ENTRIES, left.as_params())
         stats["deletions.counts"] += 1
         right_count = None if left_count is None else max(0, theirs - left_count)
         pending += [(right, right_count), (left, left_count)]
-    stats["actuals.rebuilt"] += store.rebuild_actuals((), emptied=emptied)
     stats["reconciled.full" if check.full else "reconciled.by_counts"] += 1
     return differed
 
 
 def _list_and_remove(
-    store: EntryStore, deletions: DeletionRepository, harvest: HarvestClient, span: Span, stats: Counter
-) -> tuple[int, list[Key]]:
+    store: EntryStore, harvest: HarvestClient, span: Span, stats: Counter, res: Resumable | None
+) -> None:
+    """List `span` and delete what it did not return, piece by piece with `res`."""
     stats["deletions.spans_listed"] += 1
-    listed: Counter = Counter()
-    deletions.begin_seen()
-    outcome = list_entries(store, harvest, listed, span=span, seen=deletions)
-    stats["deletions.entries_listed"] += listed.pop("entries.received", 0)
-    stats.update(listed)
-    if not outcome.resolved:
-        # Rows may be missing from this listing because it shifted: none of them is deleted.
-        stats["deletions.spans_not_trusted"] += 1
-        return 0, []
-    return deletions.delete_missing(span)
+    deletions = store.deletions
+
+    def list_piece(rest: Span, ends: PieceEnds | None) -> Listed:
+        listed: Counter = Counter()
+        deletions.begin_seen()  # per piece: the ids collected go with the piece's commit
+        piece = list_entries(store, harvest, listed, span=rest, seen=deletions, piece_ends=ends)
+        stats["deletions.entries_listed"] += listed.pop("entries.received", 0)
+        stats.update(listed)
+        return piece
+
+    def remove(piece: Listed) -> None:
+        if not piece.resolved:
+            # Rows may be missing from this listing because it shifted: none of them is deleted.
+            stats["deletions.spans_not_trusted"] += 1
+            return
+        assert piece.covered is not None
+        deleted, emptied = deletions.delete_missing(piece.covered)
+        stats["entries.deleted"] += deleted
+        stats["actuals.rebuilt"] += store.rebuild_actuals((), emptied=emptied)
+
+    if res is None:
+        remove(list_piece(span, None))
+    else:
+        res.list_in_pieces(PHASE, span, list_piece, after_piece=remove)

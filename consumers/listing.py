@@ -6,6 +6,12 @@ rows may have been skipped (domain.listing) are listed again, as fresh requests,
 bounded number of rounds. A listing that still shifts after those rounds is reported as not
 resolved: its caller must then not trust it (a sync does not move its cursor past it, a
 deletion check deletes nothing on it).
+
+A long listing is read in pieces (consumers.resume saves a checkpoint after each): a piece
+stops at a page where the spent date changes, and the rest is listed as a fresh request from
+that page's last day on. Dates are what a checkpoint can trust: page numbers shift with every
+deletion in between, dates do not. The day the piece stopped on is read again (upserts make
+that harmless), so no row of it is lost to a page boundary.
 """
 
 from __future__ import annotations
@@ -13,11 +19,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from consumers.entry_apply import ParsedPage, apply_page, parse_page
-from domain.listing import STAMP_PRECISION, PageMark, suspect_spans
+from domain.listing import STAMP_PRECISION, PageMark, PieceTrail, suspect_spans
 from domain.spans import ALL_HISTORY, Span
 from infra.db.entry_store import EntryStore
 from infra.harvest.client import HarvestClient, ListedPage
@@ -37,15 +43,40 @@ class SeenIds(Protocol):
 
 
 OnPage = Callable[[ListedPage], None]
+# Asked after each page of a listing (pages read so far in this piece, the page): end the
+# piece here? It ends at the first page after that where the spent date changes.
+PieceEnds = Callable[[int, ListedPage], bool]
 
 
 @dataclass(frozen=True)
 class Listed:
-    """What a listing found out about itself."""
+    """What a listing (or the pieces of one read so far) found out about itself."""
 
     started_at: datetime | None  # Harvest's clock when it served the first page
     pages: int  # pages of the listing itself, not of the lists made again
     resolved: bool  # False: rows may still be missing after MAX_ROUNDS
+    # What is left to list (a piece stopped early), None when the listing is complete.
+    rest: Span | None = None
+    # The dates this piece read completely (a deletion check may trust them).
+    covered: Span | None = None
+    # What each piece read, for evidence one piece holds of another's shift.
+    trail: tuple[PieceTrail, ...] = ()
+
+    def then(self, piece: Listed) -> Listed:
+        """This listing, carried on by its next piece."""
+        return Listed(
+            self.started_at or piece.started_at,
+            self.pages + piece.pages,
+            self.resolved and piece.resolved,
+            rest=piece.rest,
+            covered=piece.covered,
+            trail=self.trail + piece.trail,
+        )
+
+    @classmethod
+    def to_do(cls, span: Span) -> Listed:
+        """A listing of `span` not begun yet."""
+        return cls(None, 0, True, rest=span)
 
 
 @dataclass
@@ -57,6 +88,8 @@ class _Read:
     # in a later round says nothing new (it happened before that round began), and taking it
     # again would list the same dates again whenever a change and a listing share a second.
     known: set[tuple[int, datetime]] = field(default_factory=set)
+    rest: Span | None = None
+    covered: Span | None = None
 
 
 def list_entries(
@@ -68,11 +101,13 @@ def list_entries(
     span: Span = ALL_HISTORY,
     seen: SeenIds | None = None,
     on_page: OnPage | None = None,
+    piece_ends: PieceEnds | None = None,
 ) -> Listed:
     """List the entries of `span` matching `params` (never `from`/`to`: the span gives them),
-    apply them, and list again where the listing may have skipped rows."""
+    apply them, and list again where the listing may have skipped rows. With `piece_ends`,
+    it may stop early: what is left is in the result's `rest`."""
     base = dict(params or {})
-    first = _read(store, harvest, base, span, stats, seen, on_page, known=set())
+    first = _read(store, harvest, base, span, stats, seen, on_page, known=set(), piece_ends=piece_ends)
     pending = suspect_spans(first.marks, first.changes, span)
     known = first.known
     rounds = 0
@@ -89,7 +124,11 @@ def list_entries(
     stats["listing.rounds"] += rounds
     if pending:
         stats["listing.unresolved"] += len(pending)
-    return Listed(first.started_at, len(first.marks), resolved=not pending)
+    covered = first.covered if first.rest is not None else span
+    trail = (PieceTrail(span, tuple(first.marks), tuple(first.changes)),)
+    return Listed(
+        first.started_at, len(first.marks), not pending, rest=first.rest, covered=covered, trail=trail
+    )
 
 
 def _read(
@@ -102,18 +141,43 @@ def _read(
     on_page: OnPage | None,
     *,
     known: set[tuple[int, datetime]],
+    piece_ends: PieceEnds | None = None,
 ) -> _Read:
     read = _Read(known=set(known))
     pages = harvest.listing(ENTRIES, "time_entries", {**params, **span.as_params()})
+    ending = False
     with read_ahead(pages, _parse) as listing:
         for listed, parsed in listing:
             apply_page(store, parsed, stats)
+            stats["listing.pages"] += 1
             if seen is not None:
                 seen.add_seen(parsed.ids)
             _remember(read, listed, parsed)
             if on_page is not None:
                 on_page(listed)
+            ending = ending or (piece_ends is not None and piece_ends(len(read.marks), listed))
+            if ending and _cut(read, span):
+                break
     return read
+
+
+def _cut(read: _Read, span: Span) -> bool:
+    """End the piece after the last page read, if the spent date has moved on since the
+    piece's first row: the rest is then the dates from that page's last day on, which
+    re-reads that day. False (read on) while every row read is of one day."""
+    dated = [m for m in read.marks if m.first_day is not None]
+    if not dated:
+        return False
+    first, last = dated[0].first_day, dated[-1].last_day
+    assert first is not None and last is not None
+    if first == last or read.marks[-1].last_day is None:
+        return False
+    day = timedelta(days=1)
+    if first > last:  # newest first, as Harvest lists them
+        read.rest, read.covered = Span(span.start, last), Span(last + day, span.end)
+    else:
+        read.rest, read.covered = Span(last, span.end), Span(span.start, last - day)
+    return True
 
 
 def _parse(listed: ListedPage) -> tuple[ListedPage, ParsedPage]:

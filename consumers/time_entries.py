@@ -18,13 +18,15 @@ from datetime import datetime, timedelta
 import structlog
 
 from consumers.backfill import part_commands, plan
-from consumers.deletions import check_deletions, full_listing_due, history_of, plan_check
+from consumers.deletions import DeletionCheck, check_deletions, full_listing_due, history_of, plan_check
 from consumers.entry_apply import reapply
-from consumers.listing import OnPage, list_entries
+from consumers.listing import Listed, OnPage, PieceEnds, list_entries
 from consumers.pipeline import Context, Outcome
+from consumers.resume import ListPiece, Resumable
 from consumers.settle import iso, settle, still_moving
 from domain.accounts import AccountRecord
 from domain.commands import SyncActuals
+from domain.spans import ALL_HISTORY, Span
 from domain.verify import compare, default_range
 from infra.db.entry_store import EntryStore
 from infra.db.uow import UnitOfWork
@@ -38,8 +40,11 @@ CURSOR_OVERLAP = timedelta(minutes=5)
 
 log = structlog.get_logger(__name__)
 
+# The checkpoint of an account's actuals sync: one run at a time carries it.
+SCOPE = "actuals"
 
-HarvestFor = Callable[[AccountRecord], HarvestClient]
+
+HarvestFor = Callable[..., HarvestClient]  # (account, on_wait=...) -> a client
 
 
 def backfill_in_progress(cmd: SyncActuals, ctx: Context) -> Outcome | None:
@@ -52,7 +57,7 @@ def backfill_in_progress(cmd: SyncActuals, ctx: Context) -> Outcome | None:
         return None
     backfill_id = pending["backfill_id"]
     parts = part_commands(ctx.account.id, backfill_id, backfills.parts(backfill_id, pending_only=True))
-    if cmd.message_id == backfill_id:
+    if cmd.run_id == backfill_id:
         return Outcome(status=None, publish=parts)  # its run is the backfill's: still running
     return Outcome(Counter({"backfill.parts_pending": len(parts)}), status="skipped", publish=parts)
 
@@ -62,24 +67,26 @@ def sync_actuals(
 ) -> Outcome:
     account, u = ctx.account, ctx.u
     stats: Counter = Counter()
-    started = ctx.clock()
     if not account.import_actuals:
         stats["skipped.import_off"] = 1
         return Outcome(stats, status="skipped")
     state = u.accounts.sync_state(account.id).get("actuals") or {}
-    repo = u.entries
-    harvest = harvest_for(account)
+    harvest = harvest_for(account, on_wait=_waiting(ctx, stats))
     try:
-        if state.get("cursor") is None and backfill_part_entries:
+        res = Resumable.open(ctx, SCOPE, stats, per_page=harvest.per_page)
+        # The run's own start, kept across its pieces: what its success and cursor date from.
+        started = datetime.fromisoformat(res.remember("started", ctx.clock))
+        if state.get("cursor") is None and backfill_part_entries and not res.state.get("listings"):
             planned = _plan_backfill(cmd, ctx, harvest, backfill_part_entries, started)
             if planned is not None:
                 return planned
-        report = _progress_reporter(ctx, stats)
-        hold_facts, cursor, full = _sync(repo, harvest, account, state, cmd, started, stats, report)
+        sync = _Sync(u.entries, harvest, account, res, _progress_reporter(ctx, stats, res))
+        hold_facts, cursor, full = sync.run(state, cmd, started)
         if cmd.verify:
             stats["verify.differences"] = _verify(u, harvest, account, ctx.clock())
     finally:
         harvest.close()
+    res.finish()
     u.accounts.record_success(account.id, "actuals", started)
     u.accounts.move_cursor(
         account.id, "actuals", cursor, full_reconciled_at=started if full else None, hold_facts=hold_facts
@@ -98,70 +105,115 @@ def _plan_backfill(
         return None
     backfills = ctx.u.backfills
     # Harvest's time: what changes after it, the backfill's last part reads.
-    backfills.register(cmd.message_id, planned_at or started, ranges)
-    parts = part_commands(ctx.account.id, cmd.message_id, backfills.parts(cmd.message_id))
-    ctx.u.runs.set_progress(ctx.account.id, cmd.message_id, {"backfill.parts": len(parts)})
+    backfills.register(cmd.run_id, planned_at or started, ranges)
+    parts = part_commands(ctx.account.id, cmd.run_id, backfills.parts(cmd.run_id))
+    ctx.u.runs.set_progress(ctx.account.id, cmd.run_id, {"backfill.parts": len(parts)})
     # The run stays running: the part that completes the backfill finishes it.
     return Outcome(Counter({"backfill.parts": len(parts)}), status=None, publish=parts)
 
 
-def _progress_reporter(ctx: Context, stats: Counter) -> OnPage:
-    pages = 0
+def _progress_reporter(ctx: Context, stats: Counter, res: Resumable) -> OnPage:
+    """Progress of the whole run, across its pieces and messages: pages and entries so far
+    (kept in the checkpoint), of Harvest's count when the run's first listing began."""
 
     def report(page: ListedPage) -> None:
-        nonlocal pages
-        pages += 1
+        if page.total_entries is not None:
+            res.remember("total_entries", lambda: page.total_entries)
         ctx.progress(
             {
                 **stats,
-                "pages": pages,
+                "pages": stats["listing.pages"],
                 "entries": stats["entries.received"],
                 "at": ctx.clock().isoformat(),
-                **({"total_entries": page.total_entries} if page.total_entries is not None else {}),
+                **({"total_entries": res.state["total_entries"]} if "total_entries" in res.state else {}),
             }
         )
 
     return report
 
 
-def _sync(
-    repo: EntryStore,
-    harvest: HarvestClient,
-    account: AccountRecord,
-    state: dict,
-    cmd: SyncActuals,
-    started: datetime,
-    stats: Counter,
-    report: OnPage,
-) -> tuple[str, datetime, bool]:
-    """Bring the account's entries and actuals up to date. Returns the hold facts it saw, the
-    Harvest time up to which it read every change (the next cursor), and whether it listed
-    all history."""
-    # Read first: a fact that changes while this sync runs differs from it at the next one.
-    hold_facts = repo.lookups.hold_facts()
-    history = history_of(account)
-    cursor: datetime | None = state.get("cursor")
-    if cursor is None:
-        # First sync: all history, or from the account's start date.
-        first = list_entries(repo, harvest, stats, span=history, on_page=report)
+def _waiting(ctx: Context, stats: Counter) -> Callable[[str, float], None]:
+    """Shows a wait on Harvest in the run's progress: 'waiting for Harvest: rate limited, 4 s'."""
+
+    def show(why: str, seconds: float) -> None:
+        stats[f"harvest.waits.{why}"] += 1
+        ctx.progress(
+            {
+                **stats,
+                "pages": stats["listing.pages"],
+                "entries": stats["entries.received"],
+                "at": ctx.clock().isoformat(),
+                "waiting": f"{why.replace('_', ' ')}, {seconds:.0f} s",
+            }
+        )
+
+    return show
+
+
+class _Sync:
+    """One actuals sync of an account: its listings go piece by piece, each checkpointed, so a
+    retried, redelivered or continued message carries on where the last piece ended."""
+
+    def __init__(
+        self, repo: EntryStore, harvest: HarvestClient, account: AccountRecord, res: Resumable, report: OnPage
+    ) -> None:
+        self.repo, self.harvest, self.account, self.res, self.report = repo, harvest, account, res, report
+        self.stats = res.stats
+
+    def run(self, state: dict, cmd: SyncActuals, started: datetime) -> tuple[str, datetime, bool]:
+        """Bring the account's entries and actuals up to date. Returns the hold facts it saw,
+        the Harvest time up to which it read every change (the next cursor), and whether it
+        listed all history."""
+        # Read first: a fact that changes while this sync runs differs from it at the next one.
+        hold_facts = self.res.remember("hold_facts", self.repo.lookups.hold_facts)
+        cursor: datetime | None = state.get("cursor")
+        if cursor is None:
+            return hold_facts, self._first(state, hold_facts, started), True
+        return hold_facts, *self._later(state, hold_facts, cmd, started, cursor)
+
+    def _first(self, state: dict, hold_facts: str, started: datetime) -> datetime:
+        """First sync: all history, or from the account's start date."""
+        history = history_of(self.account)
+        first = self.res.list_in_pieces("first", history, self._lister(on_page=self.report))
+        _resolve_again(self.repo, state, hold_facts, self.stats)
+        observed = first.started_at or started
+        return settle(self.repo, self.harvest, self.stats, span=history, observed=observed) or observed
+
+    def _later(
+        self, state: dict, hold_facts: str, cmd: SyncActuals, started: datetime, cursor: datetime
+    ) -> tuple[datetime, bool]:
+        history = history_of(self.account)
+        repo, harvest, stats = self.repo, self.harvest, self.stats
+        full = self.res.remember(
+            "full", lambda: full_listing_due(self.account, state, requested=cmd.full_reconcile, now=started)
+        )
+        # Before the listing: Harvest's count must not include what the listing will store.
+        count = self.res.remember("count", lambda: plan_check(harvest, history, full=full).harvest_count)
+        since = {"updated_since": iso(cursor - CURSOR_OVERLAP)}
+        updates = self.res.list_in_pieces("updates", ALL_HISTORY, self._lister(since, on_page=self.report))
+        # A running timer's hours grow while its updated_at may not: re-read them every time.
+        list_entries(repo, harvest, stats, params={"is_running": "true"})
         _resolve_again(repo, state, hold_facts, stats)
-        observed = settle(repo, harvest, stats, span=history, observed=first.started_at or started)
-        return hold_facts, observed or started, True
-    full = full_listing_due(account, state, requested=cmd.full_reconcile, now=started)
-    # Before the listing: Harvest's count must not include what the listing will store.
-    check = plan_check(harvest, history, full=full)
-    updates = list_entries(
-        repo, harvest, stats, params={"updated_since": iso(cursor - CURSOR_OVERLAP)}, on_page=report
-    )
-    # A running timer's hours grow while its updated_at may not: re-read them every time.
-    list_entries(repo, harvest, stats, params={"is_running": "true"})
-    _resolve_again(repo, state, hold_facts, stats)
-    differed = check_deletions(repo, harvest, check, stats)
-    observed = updates.started_at or started
-    if full or still_moving(updates, differed):
-        observed = settle(repo, harvest, stats, span=history, observed=observed) or observed
-    # Rows of a listing of changes that kept shifting may be lost edits: read them again.
-    return hold_facts, observed if updates.resolved else cursor, full
+        differed = check_deletions(repo, harvest, DeletionCheck(history, full, count), stats, res=self.res)
+        observed = updates.started_at or started
+        if full or still_moving(updates, differed):
+            observed = settle(repo, harvest, stats, span=history, observed=observed) or observed
+        # Rows of a listing of changes that kept shifting may be lost edits: read them again.
+        return (observed if updates.resolved else cursor), full
+
+    def _lister(self, params: dict[str, str] | None = None, *, on_page: OnPage | None = None) -> ListPiece:
+        def piece(rest: Span, ends: PieceEnds) -> Listed:
+            return list_entries(
+                self.repo,
+                self.harvest,
+                self.stats,
+                params=params,
+                span=rest,
+                on_page=on_page,
+                piece_ends=ends,
+            )
+
+        return piece
 
 
 def _verify(u: UnitOfWork, harvest: HarvestClient, account: AccountRecord, now: datetime) -> int:

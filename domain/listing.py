@@ -63,6 +63,11 @@ def shifted(before: PageMark, after: PageMark, changes: Iterable[datetime]) -> b
     Date header) only the count can tell."""
     if before.total is not None and after.total is not None and before.total != after.total:
         return True
+    return changed_between(before, after, changes)
+
+
+def changed_between(before: PageMark, after: PageMark, changes: Iterable[datetime]) -> bool:
+    """Whether one of `changes` happened between the requests of the two pages."""
     if before.served_at is None or after.served_at is None:
         return False
     low, high = before.served_at - STAMP_PRECISION, after.served_at + STAMP_PRECISION
@@ -78,6 +83,31 @@ def suspect_spans(marks: list[PageMark], changes: list[datetime], listing: Span)
         for before, after in pairwise(marks)
         if before.last_day is not None and shifted(before, after, changes)
     ]
+    return merge([s for s in spans if not s.is_empty()])
+
+
+@dataclass(frozen=True)
+class PieceTrail:
+    """What one piece of a listing read (consumers.listing cuts long listings in pieces)."""
+
+    span: Span
+    marks: tuple[PageMark, ...]
+    changes: tuple[datetime, ...]  # updated_at of rows it read changed after the listing began
+
+
+def across_pieces(trail: Iterable[PieceTrail]) -> list[Span]:
+    """The boundaries of each piece that a change read only by a later piece may have shifted.
+    A row moved while piece 1 was read shows up, with its new updated_at, in piece 3 perhaps:
+    within a piece, the piece itself has already listed again what its own evidence showed."""
+    pieces = list(trail)
+    spans: list[Span] = []
+    for i, piece in enumerate(pieces):
+        later = [c for p in pieces[i + 1 :] for c in p.changes]
+        spans += [
+            boundary_span(before, after, piece.span)
+            for before, after in pairwise(piece.marks)
+            if before.last_day is not None and changed_between(before, after, later)
+        ]
     return merge([s for s in spans if not s.is_empty()])
 
 

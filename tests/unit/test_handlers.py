@@ -8,6 +8,7 @@ from functools import partial
 
 import pytest
 
+from consumers import resume
 from consumers.backfill import backfill_part
 from consumers.pipeline import AccountBusy, Pipeline, Step
 from consumers.time_entries import backfill_in_progress, sync_actuals
@@ -40,10 +41,10 @@ def _pipeline(db: FakeDatabase, harvest: FakeHarvest, *, part_entries: int = 0) 
         uow=lambda account_id=None: FakeUnitOfWork(db, account_id),
         steps={
             SyncActuals: Step(
-                partial(sync_actuals, harvest_for=lambda a: harvest, backfill_part_entries=part_entries),
+                partial(sync_actuals, harvest_for=lambda a, **_: harvest, backfill_part_entries=part_entries),
                 guard=backfill_in_progress,
             ),
-            BackfillPart: Step(partial(backfill_part, harvest_for=lambda a: harvest)),
+            BackfillPart: Step(partial(backfill_part, harvest_for=lambda a, **_: harvest)),
         },
         publish_many=published.extend,
         clock=lambda: T0,
@@ -121,3 +122,80 @@ def test_a_deletion_is_found_by_counts_and_only_its_span_is_listed():
     assert stats["deletions.spans_listed"] == 1 and stats["deletions.entries_listed"] <= 8
     assert stats["deletions.counts"] >= 3
     assert (1, 5, 11, date(2026, 11, 1)) not in db.store.actuals
+
+
+def _pieces_of(monkeypatch: pytest.MonkeyPatch, pages: int) -> None:
+    monkeypatch.setattr(resume, "PIECE_PAGES", pages)
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _fail_after(harvest: FakeHarvest, pages: int) -> None:
+    """The next listings stop with an error once `pages` pages have been served."""
+    served = harvest.listing
+
+    def listing(*args, **kwargs):
+        for page in served(*args, **kwargs):
+            if sum(kind == "list" for kind, _ in harvest.requests) > pages:
+                raise _Interrupted("Harvest went away")
+            yield page
+
+    harvest.listing = listing  # type: ignore[method-assign]
+
+
+def test_a_sync_out_of_time_hands_on_and_its_pieces_are_one_run(monkeypatch):
+    _pieces_of(monkeypatch, 2)
+    db, harvest = _agency(days=30)
+    harvest.per_page = 4
+    pipeline, published = _pipeline(db, harvest)
+    pipeline.max_message_s = 0  # every piece is the last of its message
+    cmd: SyncActuals | BackfillPart = SyncActuals(1, "first")
+    messages = 0
+    while True:
+        messages += 1
+        published.clear()
+        stats = pipeline(cmd)
+        if not published:
+            break
+        (cmd,) = published
+        assert cmd.run_id == "sync-actuals:1:first" and cmd.piece == messages
+    assert messages > 3
+    run = db.runs.rows["sync-actuals:1:first"]
+    assert run["status"] == "succeeded" and run["counts"]["run.pieces"] >= messages - 1
+    assert len(db.store.entries.rows) == 60 and stats["entries.received"] >= 60
+    assert db.checkpoints.saved == {}  # the completed sync took its checkpoint with it
+
+
+def test_a_sync_that_fails_part_way_resumes_from_its_last_piece(monkeypatch):
+    _pieces_of(monkeypatch, 2)
+    db, harvest = _agency(days=30)
+    harvest.per_page = 4
+    pipeline, _ = _pipeline(db, harvest)
+    undisturbed = FakeHarvest(list(harvest.entries), per_page=4)
+    _pipeline(_agency(days=30)[0], undisturbed)[0](SyncActuals(1, "first"))
+    _fail_after(harvest, 10)
+    with pytest.raises(_Interrupted):
+        pipeline(SyncActuals(1, "first"))
+    assert db.checkpoints.saved and len(db.store.entries.rows) > 0  # committed pieces stay
+    harvest.listing = FakeHarvest.listing.__get__(harvest)  # type: ignore[method-assign]
+    stats = pipeline(SyncActuals(1, "first"))
+    assert stats["run.resumed"] == 1 and len(db.store.entries.rows) == 60
+    # Only the piece in flight is read again, not the whole history.
+    assert len(harvest.requests) < len(undisturbed.requests) + 5
+
+
+def test_a_new_run_waits_for_one_that_is_part_way(monkeypatch):
+    _pieces_of(monkeypatch, 2)
+    db, harvest = _agency(days=30)
+    harvest.per_page = 4
+    pipeline, _ = _pipeline(db, harvest)
+    _fail_after(harvest, 10)
+    with pytest.raises(_Interrupted):
+        pipeline(SyncActuals(1, "first"))
+    harvest.listing = FakeHarvest.listing.__get__(harvest)  # type: ignore[method-assign]
+    with pytest.raises(AccountBusy, match="part way"):
+        pipeline(SyncActuals(1, "scheduled"))
+    db.checkpoints.age_s = resume.OTHER_RUN_STALE_S  # that run died: start over
+    assert pipeline(SyncActuals(1, "scheduled"))["entries.received"] >= 60

@@ -8,7 +8,7 @@ from itertools import pairwise
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.listing import PageMark, boundary_span, merge, suspect_spans
+from domain.listing import PageMark, PieceTrail, across_pieces, boundary_span, merge, suspect_spans
 from domain.spans import ALL_HISTORY, Span
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -73,3 +73,20 @@ def test_merged_spans_cover_the_same_days_without_overlap(pairs):
 
 def _days(spans: list[Span]) -> set[date]:
     return {s.start + timedelta(n) for s in spans for n in range((s.end - s.start).days + 1)}
+
+
+def test_a_change_read_by_a_later_piece_points_at_the_earlier_pieces_boundary():
+    # Piece 1 read days 0..5 in two pages; the row moved between them is read by piece 2 only.
+    first = PieceTrail(Span(day(9), None), (page(30, 0, 0, 2), page(30, 10, 3, 5)), ())
+    moved = T0 + timedelta(seconds=5)
+    second = PieceTrail(Span(day(9), day(5)), (page(20, 20, 5, 9),), (moved,))
+    assert across_pieces([first, second]) == [Span(day(3), day(2))]
+    # Its own changes a piece has already answered for; a change before it began shifts nothing.
+    assert (
+        across_pieces(
+            [PieceTrail(first.span, first.marks, (moved,)), PieceTrail(second.span, second.marks, ())]
+        )
+        == []
+    )
+    early = T0 - timedelta(seconds=5)
+    assert across_pieces([first, PieceTrail(second.span, second.marks, (early,))]) == []
