@@ -6,6 +6,7 @@ Kept out of conftest.py so tests can import the types; the fixtures live in conf
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,10 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pika
+import pika.exceptions
 import pytest
 from pika.adapters.blocking_connection import BlockingChannel
 
 from infra.amqp import ConsumerRuntime, Delivery, Names
+from infra.amqp.topology import QueueSpec, declare_exchanges, queue_specs
 
 
 def wait_until(predicate: Callable[[], Any], *, timeout: float = 10.0, what: str = "") -> Any:
@@ -86,9 +89,73 @@ class Broker:
             method, properties, body = ch.basic_get(queue_name, auto_ack=True)
             return None if method is None else (method, properties, body)
 
+    def exists(self, queue_name: str) -> bool:
+        """Whether the queue exists (a passive declare; its 404 closes only that channel)."""
+        try:
+            with self.channel() as ch:
+                ch.queue_declare(queue_name, passive=True)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code == 404:
+                return False
+            raise
+        return True
+
+    def has_arguments(self, queue_name: str, arguments: dict[str, Any]) -> bool:
+        """Whether an existing queue has these arguments: an equal declare is accepted."""
+        try:
+            with self.channel() as ch:
+                ch.queue_declare(queue_name, durable=True, arguments=arguments)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code == 406:
+                return False
+            raise
+        return True
+
+    def held_argument(self, queue_name: str, arguments: dict[str, Any], key: str) -> str | None:
+        """The value the broker holds for one argument of an existing queue, or None.
+
+        Read back without the management plugin: a declare with ``arguments`` minus ``key``
+        is refused with a 406 naming the value the queue has; accepted, the queue has none.
+        ``arguments`` must otherwise match the queue's, or the 406 names another argument.
+        """
+        without = {k: v for k, v in arguments.items() if k != key}
+        try:
+            with self.channel() as ch:
+                ch.queue_declare(queue_name, durable=True, arguments=without)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            assert exc.reply_code == 406 and f"inequivalent arg '{key}'" in exc.reply_text, exc
+            found = re.search(r"current is the value '([^']*)'", exc.reply_text)
+            assert found, exc.reply_text
+            return found.group(1)
+        return None
+
     def close(self) -> None:
         if self._connection is not None and self._connection.is_open:
             self._connection.close()
+
+
+# The arguments this version adds to every queue with a dead-letter exchange.
+AT_LEAST_ONCE = {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+
+
+def old_arguments(spec: QueueSpec) -> dict[str, Any]:
+    """A queue's arguments as the previous version declared them."""
+    return {k: v for k, v in spec.arguments.items() if k not in AT_LEAST_ONCE}
+
+
+def declare_old_topology(broker: Broker) -> list[QueueSpec]:
+    """The topology as the previous version declared it: no at-least-once dead-lettering."""
+    specs = queue_specs(**broker.topology)
+    with broker.channel() as ch:
+        declare_exchanges(ch, broker.names)
+        for spec in specs:
+            ch.queue_declare(spec.name, durable=True, arguments=old_arguments(spec))
+            ch.queue_bind(spec.name, spec.exchange, routing_key=spec.routing_key)
+    return specs
+
+
+def dead_lettering(specs: list[QueueSpec]) -> list[QueueSpec]:
+    return [s for s in specs if "x-dead-letter-exchange" in s.arguments]
 
 
 @dataclass

@@ -1,13 +1,14 @@
-"""Topology: idempotent declaration, routing of each exchange, the retry loop, deletion."""
+"""Topology: idempotent declaration, routing of each exchange, the retry loop, at-least-once
+dead-lettering, deletion."""
 
 from __future__ import annotations
 
 import pika.exceptions
 import pytest
-from amqp_testkit import Broker, wait_until
+from amqp_testkit import AT_LEAST_ONCE, Broker, dead_lettering, wait_until
 
 from infra.amqp import declare_topology, delete_topology
-from infra.amqp.topology import all_queue_names
+from infra.amqp.topology import all_queue_names, queue_specs
 
 pytestmark = pytest.mark.integration
 
@@ -96,3 +97,57 @@ def test_delete_topology_removes_every_queue_and_exchange(broker: Broker) -> Non
         with pytest.raises(pika.exceptions.ChannelClosedByBroker) as err, broker.channel() as ch:
             ch.exchange_declare(exchange, passive=True)
         assert err.value.reply_code == 404, exchange
+
+
+def test_every_queue_with_a_dead_letter_exchange_dead_letters_at_least_once(broker: Broker) -> None:
+    with broker.channel() as ch:
+        declare_topology(ch, **broker.topology)
+    specs = queue_specs(**broker.topology)
+
+    dlx = dead_lettering(specs)
+
+    # Work queues and retry tiers dead-letter; dead queues are the end of the line.
+    assert sorted(s.kind for s in dlx) == sorted(["work", "retry"] * len(broker.queues))
+    for spec in dlx:
+        for key, value in AT_LEAST_ONCE.items():
+            assert broker.held_argument(spec.name, spec.arguments, key) == value, (spec.name, key)
+
+
+# The broker resends an unconfirmed at-least-once dead letter after
+# dead_letter_worker_publisher_confirm_timeout: 180 s by default.
+REDELIVERY_WAIT_S = 240
+
+
+def test_dead_letters_with_no_route_when_they_die_are_kept_until_there_is_one(broker: Broker) -> None:
+    # One dead letter of each kind the broker makes here: an expired retry (to the work
+    # queue) and a rejected command (to the dead queue). At most once, both would be dropped.
+    with broker.channel() as ch:
+        declare_topology(ch, **broker.topology)
+    n = broker.names
+    work, dead = n.work_queue("entities"), n.dead_queue("entities")
+
+    # Given neither target has a route from its exchange when the messages die
+    with broker.channel() as ch:
+        ch.queue_unbind(work, n.commands_exchange, routing_key="entities")
+        ch.queue_unbind(dead, n.dead_exchange, routing_key="entities")
+    broker.publish(n.retry_exchange, n.retry_routing_key("entities", 0), message_id="expired")
+    broker.publish("", work, message_id="rejected")  # straight to the queue
+    with broker.channel() as ch:
+        method, _properties, _body = ch.basic_get(work)
+        ch.basic_reject(method.delivery_tag, requeue=False)
+    wait_until(lambda: broker.depth(n.retry_queue("entities", 0)) == 0, what="the retry delay to expire")
+    assert broker.depth(work) == broker.depth(dead) == 0
+
+    # When the routes come back
+    with broker.channel() as ch:
+        ch.queue_bind(work, n.commands_exchange, routing_key="entities")
+        ch.queue_bind(dead, n.dead_exchange, routing_key="entities")
+
+    # Then each dead letter arrives after all
+    wait_until(
+        lambda: broker.depth(work) == 1 and broker.depth(dead) == 1,
+        timeout=REDELIVERY_WAIT_S,
+        what="both dead letters resent by the broker",
+    )
+    assert broker.get(work)[1].message_id == "expired"
+    assert broker.get(dead)[1].message_id == "rejected"
