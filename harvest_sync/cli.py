@@ -159,6 +159,7 @@ def _register() -> None:
     import producers.admin_planning
     import producers.admin_settings
     import producers.admin_status
+    import producers.admin_topology
     import producers.admin_users
     import producers.admin_verify
     import producers.export  # noqa: F401

@@ -39,8 +39,10 @@ from infra.amqp.topology import (
     DEFAULT_DELIVERY_LIMIT,
     DEFAULT_PREFIX,
     DEFAULT_RETRY_DELAYS,
+    UPGRADE_HINT,
     Names,
     declare_topology,
+    is_outdated_queue_error,
 )
 from infra.amqp.worker import Policy, delivery_logging, requeue_hold_s, run_handler
 
@@ -171,13 +173,7 @@ class ConsumerRuntime:
             channel = connection.channel()
             # Retry and dead-letter copies must be confirmed before the original is acked.
             channel.confirm_delivery()
-            declare_topology(
-                channel,
-                prefix=self._names.prefix,
-                queues=self._queues,
-                delivery_limit=self._delivery_limit,
-                retry_delays=self._retry_delays,
-            )
+            self._declare(channel)
             channel.basic_qos(prefetch_count=self._prefetch)
             self._generation += 1
             session = Session(self._generation, connection, channel)
@@ -202,6 +198,21 @@ class ConsumerRuntime:
             if connection.is_open:
                 with contextlib.suppress(*RECOVERABLE_ERRORS):
                     connection.close()
+
+    def _declare(self, channel: BlockingChannel) -> None:
+        try:
+            declare_topology(
+                channel,
+                prefix=self._names.prefix,
+                queues=self._queues,
+                delivery_limit=self._delivery_limit,
+                retry_delays=self._retry_delays,
+            )
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if is_outdated_queue_error(exc):
+                # Reconnecting cannot cure this one: name the fix next to the broker's words.
+                log.error("amqp_queue_arguments_differ", error=exc.reply_text, fix=UPGRADE_HINT)
+            raise
 
     def _pump(self, session: Session) -> None:
         while not self._stopping:

@@ -75,6 +75,7 @@ ADMIN_COMMANDS: dict[str, tuple[list[str], set[str]]] = {
     "dlq show": (["--queue", "entities", "no-such-id"], {BROKER}),
     "dlq replay": (["--queue", "entities"], {BROKER}),
     "dlq purge": (["--queue", "entities", "--yes"], {BROKER}),
+    "topology upgrade": ([], {BROKER}),
 }
 
 
