@@ -27,6 +27,7 @@ def build_runtime(app: App, queues: Sequence[str], *, prefetch: int | None = Non
         prefetch=prefetch or s.prefetch,
         delivery_limit=s.delivery_limit,
         retry_delays=s.retry_delays,
+        transient_retry_for_s=s.transient_retry_for_s,
         on_event=app.metrics.on_event,  # messages by queue and outcome
     )
 

@@ -19,6 +19,7 @@ from infra.amqp.messages import (
     X_ERROR_REASON,
     X_ERROR_TYPE,
     X_FAILED_AT,
+    X_FIRST_FAILED_AT,
     X_LAST_ERROR,
     X_ORIGINAL_QUEUE,
     X_REPLAYED_AT,
@@ -34,7 +35,9 @@ log = structlog.get_logger(__name__)
 
 # x-death reasons that mean "this message failed" (not "its retry delay expired").
 _FAILURE_REASONS = ("delivery_limit", "rejected", "maxlen")
+# Dropped on replay; a replayed message's transient-retry clock starts again with it.
 _ERROR_HEADERS = (
+    X_FIRST_FAILED_AT,
     X_ERROR_REASON,
     X_ERROR_TYPE,
     X_ORIGINAL_QUEUE,

@@ -32,7 +32,7 @@ from infra.amqp.connection import (
     mask_url,
 )
 from infra.amqp.delivery import Delivery, Dispatch, OnEvent
-from infra.amqp.outcomes import Action
+from infra.amqp.outcomes import DEFAULT_TRANSIENT_RETRY_FOR_S, Action
 from infra.amqp.reporting import Reporter
 from infra.amqp.session import InFlight, Session, settle
 from infra.amqp.topology import (
@@ -70,6 +70,10 @@ class ConsumerRuntime:
     usually stays broken for a while, and holding the prefetch slot pauses this pod instead
     of burning through the delivery limit in milliseconds.
 
+    A ``TransientError`` is retried through the retry tiers, the last one repeating, until
+    ``transient_retry_for_s`` have passed since its first failure (the ``x-first-failed-at``
+    header the retry copies carry); the failure after that is dead-lettered.
+
     A handler running past the broker's consumer ack timeout (30 min by default) gets its
     channel closed; the runtime reconnects and the message is redelivered.
     """
@@ -84,7 +88,7 @@ class ConsumerRuntime:
         prefetch: int = 1,
         delivery_limit: int = DEFAULT_DELIVERY_LIMIT,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
-        max_retries: int = 10,
+        transient_retry_for_s: float = DEFAULT_TRANSIENT_RETRY_FOR_S,
         heartbeat: int = 30,
         shutdown_grace_s: float = 25.0,
         reconnect_max_delay_s: float = 30.0,
@@ -97,6 +101,8 @@ class ConsumerRuntime:
             raise ValueError("retry_delays needs at least one tier")
         if prefetch < 1:
             raise ValueError("prefetch must be at least 1")
+        if transient_retry_for_s < 0:
+            raise ValueError("transient_retry_for_s must not be negative")
         self._url = url
         self._names = Names(prefix)
         self._queues = tuple(queues)
@@ -104,7 +110,7 @@ class ConsumerRuntime:
         self._prefetch = prefetch
         self._delivery_limit = delivery_limit
         self._retry_delays = tuple(retry_delays)
-        self._policy = Policy(max_retries, delivery_limit, len(retry_delays), requeue_delay_s)
+        self._policy = Policy(transient_retry_for_s, delivery_limit, len(retry_delays), requeue_delay_s)
         self._grace_s = shutdown_grace_s
         self._max_delay_s = reconnect_max_delay_s
         self._reporter = Reporter(on_event, self._retry_delays)

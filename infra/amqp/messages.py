@@ -14,6 +14,8 @@ CONTENT_TYPE = "application/json"
 
 # Headers the runtime owns.
 X_RETRY_COUNT = "x-retry-count"
+# When the first transient failure happened (ISO 8601 UTC), carried from retry to retry.
+X_FIRST_FAILED_AT = "x-first-failed-at"
 X_LAST_ERROR = "x-last-error"
 X_ERROR_REASON = "x-error-reason"
 X_ERROR_TYPE = "x-error-type"
@@ -99,7 +101,26 @@ def truncate(text: str, limit: int = MAX_ERROR_CHARS) -> str:
 
 def utc_now_iso() -> str:
     """Current UTC time as ISO 8601, e.g. ``2026-11-26T01:46:00+00:00``."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return iso_utc(datetime.now(UTC))
+
+
+def iso_utc(moment: datetime, *, timespec: str = "seconds") -> str:
+    """``moment`` in UTC as ISO 8601, e.g. ``2026-11-26T01:46:00+00:00``."""
+    return moment.astimezone(UTC).isoformat(timespec=timespec)
+
+
+def header_time(headers: Mapping[str, Any] | None, name: str) -> datetime | None:
+    """An ISO 8601 header as an aware datetime (naive read as UTC), or None if absent or bad."""
+    value = (headers or {}).get(name)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def header_int(headers: Mapping[str, Any] | None, name: str) -> int:

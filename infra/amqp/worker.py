@@ -6,6 +6,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import structlog
 
@@ -21,7 +22,7 @@ REQUEUE_HOLD_CAP_S = 30.0
 class Policy:
     """The limits ``decide`` needs, fixed per runtime."""
 
-    max_retries: int
+    transient_retry_for_s: float
     delivery_limit: int
     retry_tiers: int
     requeue_delay_s: float
@@ -61,7 +62,8 @@ def run_handler(dispatch: Dispatch, record: InFlight, policy: Policy) -> Outcome
     return decide(
         error,
         record.delivery,
-        max_retries=policy.max_retries,
+        now=datetime.now(UTC),
+        transient_retry_for_s=policy.transient_retry_for_s,
         delivery_limit=policy.delivery_limit,
         retry_tiers=policy.retry_tiers,
     )

@@ -35,6 +35,7 @@ def _park(broker: Broker, *message_ids: str, queue: str = "entities", **headers)
                 "x-original-queue": queue,
                 "x-failed-at": "2026-11-26T01:00:00+00:00",
                 "x-retry-count": 3,
+                "x-first-failed-at": "2026-11-25T01:00:00.000+00:00",
                 "x-dead-letter-count": 1,
                 "account_id": 42,
                 **headers,
@@ -97,7 +98,15 @@ def test_replay_moves_chosen_letters_back_to_work_with_a_fresh_retry_count(
     headers = properties.headers
     assert body == b'{"i": 0}'
     assert (properties.type, properties.delivery_mode) == ("SyncIt", 2)
-    for gone in ("x-error-reason", "x-error-type", "x-retry-count", "x-failed-at", "x-death"):
+    # x-first-failed-at too: a replayed message gets a fresh day of transient retries.
+    for gone in (
+        "x-error-reason",
+        "x-error-type",
+        "x-retry-count",
+        "x-failed-at",
+        "x-first-failed-at",
+        "x-death",
+    ):
         assert gone not in headers
     assert headers["x-dead-letter-count"] == 1
     assert headers["account_id"] == 42

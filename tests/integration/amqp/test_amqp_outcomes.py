@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from domain.errors import (
@@ -28,11 +30,15 @@ def _delivery(*, delivery_count: int = 0, retry_count: int = 0, **headers) -> De
     )
 
 
-def _decide(exc, delivery, *, max_retries=10, delivery_limit=5, retry_tiers=3):
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def _decide(exc, delivery, *, transient_retry_for_s=86_400, delivery_limit=5, retry_tiers=3):
     return decide(
         exc,
         delivery,
-        max_retries=max_retries,
+        now=NOW,
+        transient_retry_for_s=transient_retry_for_s,
         delivery_limit=delivery_limit,
         retry_tiers=retry_tiers,
     )
@@ -49,11 +55,12 @@ def test_transient_errors_climb_the_retry_tiers_and_stay_on_the_last(retry_count
     assert (outcome.action, outcome.retry_tier, outcome.reason) == (Action.RETRY, tier, "429")
 
 
-def test_transient_errors_past_max_retries_are_dead_lettered() -> None:
-    outcome = _decide(TransientError("429"), _delivery(retry_count=10))
+def test_transient_errors_past_the_time_bound_are_dead_lettered() -> None:
+    first = (NOW - timedelta(days=1)).isoformat()
+    outcome = _decide(TransientError("429"), _delivery(retry_count=290, **{"x-first-failed-at": first}))
 
     assert outcome.action is Action.DEAD_LETTER
-    assert outcome.reason == "gave up after 10 retries: 429"
+    assert outcome.reason == "gave up after 290 retries over 1 day: 429"
     assert outcome.error_type == "TransientError"
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from amqp_testkit import Broker, Recorder, running, text, wait_until
@@ -73,32 +74,42 @@ def test_a_failing_on_event_hook_does_not_stop_the_ack(broker: Broker, recorder:
     assert broker.depth(broker.names.work_queue("entities")) == 0
 
 
-def test_transient_errors_retry_through_the_delay_tier_then_dead_letter(
+def test_transient_errors_retry_through_the_delay_tier_until_the_time_bound_then_dead_letter(
     broker: Broker, recorder: Recorder
 ) -> None:
-    seen_at: list[float] = []
+    seen_at: list[datetime] = []
 
     def handler(delivery: Delivery) -> None:
-        seen_at.append(time.monotonic())
+        seen_at.append(datetime.now(UTC))
         raise TransientError("Harvest said 429")
 
-    runtime = _runtime(broker, recorder, handler, max_retries=2)
+    # A 1 s tier, repeating, against a 2.5 s bound: the third or fourth attempt is past it.
+    runtime = _runtime(broker, recorder, handler, transient_retry_for_s=2.5)
     with running(runtime):
         _publish(broker, "time_entries")
         _method, properties, body = _dead_letter(broker, "time_entries")
 
-    # Tried once, then twice more after the 1 s tier, then parked with the reason.
-    assert [d.retry_count for d in recorder.calls] == [0, 1, 2]
-    assert all(b - a >= 0.9 for a, b in itertools.pairwise(seen_at))
+    retries = len(recorder.calls) - 1
+    assert retries >= 2
+    assert [d.retry_count for d in recorder.calls] == list(range(retries + 1))
+    assert all((b - a).total_seconds() >= 0.9 for a, b in itertools.pairwise(seen_at))
+    assert recorder.event_names() == ["retry_scheduled"] * retries + ["dead_lettered"]
     assert text(recorder.calls[1].headers["x-last-error"]) == "Harvest said 429"
-    assert recorder.event_names() == ["retry_scheduled", "retry_scheduled", "dead_lettered"]
+    # Every retry carries the time of the first failure, unchanged ...
+    stamps = {text(d.headers["x-first-failed-at"]) for d in recorder.calls[1:]}
+    assert len(stamps) == 1
+    first_failed_at = datetime.fromisoformat(stamps.pop())
+    assert abs((first_failed_at - seen_at[0]).total_seconds()) < 0.5
+    # ... and only the attempt past the bound from it is dead-lettered.
+    assert [(t - first_failed_at).total_seconds() >= 2.5 for t in seen_at] == [False] * retries + [True]
     headers = properties.headers
     assert body == b'{"account_id": 42}'
     assert (properties.message_id, properties.type) == ("m1", "SyncIt")
-    assert text(headers["x-error-reason"]) == "gave up after 2 retries: Harvest said 429"
+    reason = text(headers["x-error-reason"])
+    assert re.fullmatch(rf"gave up after {retries} retries over [34] s: Harvest said 429", reason), reason
     assert text(headers["x-error-type"]) == "TransientError"
     assert text(headers["x-original-queue"]) == "time_entries"
-    assert headers["x-retry-count"] == 2
+    assert headers["x-retry-count"] == retries
     assert broker.depth(broker.names.work_queue("time_entries")) == 0
 
 
