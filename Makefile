@@ -22,9 +22,11 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check domain consumers producers infra harvest_sync
 
-# The chaos scenarios at a larger size (default 600 people, ~290,000 entries), with a table.
+# The chaos scenarios at a larger size (default 600 people, ~290,000 entries; Harvest down for
+# two minutes), with a table.
 chaos-report: $(BIN)/.installed
-	CHAOS_PEOPLE=$${CHAOS_PEOPLE:-600} $(BIN)/pytest tests/integration/chaos -p no:cacheprovider -q
+	CHAOS_PEOPLE=$${CHAOS_PEOPLE:-600} CHAOS_OUTAGE_S=$${CHAOS_OUTAGE_S:-120} \
+		$(BIN)/pytest tests/integration/chaos -p no:cacheprovider -q
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

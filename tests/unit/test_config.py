@@ -17,7 +17,9 @@ def test_long_syncs_are_bounded_by_default():
     s = load_settings({"HARVEST_SYNC_SECRET_KEY": KEY})
     # Ten minutes of waiting on Harvest per message, five minutes a message, a day of retries.
     assert (s.harvest_patience_s, s.max_message_s, s.transient_retry_for_s) == (600, 300, 86_400)
-    s = load_settings({"HARVEST_SYNC_SECRET_KEY": KEY, "MAX_MESSAGE_SECONDS": "2", "HARVEST_PATIENCE_S": "30"})
+    s = load_settings(
+        {"HARVEST_SYNC_SECRET_KEY": KEY, "MAX_MESSAGE_SECONDS": "2", "HARVEST_PATIENCE_S": "30"}
+    )
     assert (s.max_message_s, s.harvest_patience_s) == (2, 30)
 
 

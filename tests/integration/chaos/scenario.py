@@ -39,6 +39,8 @@ class Outcome:
     doubled: int
     wrong: int
     seconds: float
+    requests: int = 0  # made to Harvest for the account (entities included)
+    notes: str = ""  # the scenario's own figures, for the report
 
     @property
     def clean(self) -> bool:
@@ -48,13 +50,36 @@ class Outcome:
 OUTCOMES: list[Outcome] = []  # every scenario's figures, for the report table
 
 
+@dataclass(frozen=True)
+class Running:
+    """The sync a scenario's chaos acts on."""
+
+    account_id: int
+    harvest_id: int
+    cmd: SyncActuals
+
+    def progress(self, engine: sa.Engine) -> dict:
+        """The run's progress as the workers last wrote it ({} before it starts)."""
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.sync_runs.c.progress).where(
+                    t.sync_runs.c.account_id == self.account_id, t.sync_runs.c.message_id == self.cmd.run_id
+                )
+            ).first()
+        return dict(row[0] or {}) if row else {}
+
+    def share_done(self, engine: sa.Engine) -> float:
+        p = self.progress(engine)
+        return (p.get("entries") or 0) / p["total_entries"] if p.get("total_entries") else 0.0
+
+
 def run_scenario(
     name: str,
     *,
     app,  # type: ignore[no-untyped-def]
     simulator,  # type: ignore[no-untyped-def]
     pool,  # type: ignore[no-untyped-def]
-    chaos: Callable[[threading.Event], None] | None = None,
+    chaos: Callable[[threading.Event, Running], None] | None = None,
     before_publish: Callable[[int, SyncActuals], None] | None = None,
     agency: dict | None = None,
     deadline_s: float = 400.0,
@@ -68,7 +93,8 @@ def run_scenario(
     sync_entities(app, account_id)
     cmd = SyncActuals(account_id, datetime.now(UTC).isoformat())
     stop = threading.Event()
-    breaker = threading.Thread(target=chaos, args=(stop,), daemon=True) if chaos else None
+    running = Running(account_id, harvest_id, cmd)
+    breaker = threading.Thread(target=chaos, args=(stop, running), daemon=True) if chaos else None
     t0 = time.monotonic()
     app.publish(cmd)
     if before_publish:
@@ -92,6 +118,7 @@ def run_scenario(
 
 def _compare(name, app, simulator, account_id, harvest_id, seconds) -> Outcome:  # type: ignore[no-untyped-def]
     truth = simulator.store(harvest_id).list("time_entries")
+    requests = simulator.stats()["by_account"].get(str(harvest_id), 0)
     with app.engine.connect() as conn:
         stored = conn.execute(
             sa.select(t.time_entries.c.harvest_id, sa.func.count())
@@ -110,6 +137,7 @@ def _compare(name, app, simulator, account_id, harvest_id, seconds) -> Outcome: 
         doubled=len(stored_ids - truth_ids) + sum(n - 1 for _, n in stored if n > 1),
         wrong=wrong,
         seconds=round(seconds, 1),
+        requests=requests,
     )
 
 

@@ -63,7 +63,7 @@ def _assert_clean(outcome, chaos_app, amqp_url):
 
 
 def test_kill_9_a_random_worker_every_few_seconds(chaos_app, simulator, pool, amqp_url):
-    def chaos(stop):
+    def chaos(stop, _run):
         # Every second: the faster backfill must still see several kills.
         while not stop.wait(1.0):
             pool.kill9_random()
@@ -76,7 +76,7 @@ def test_kill_9_a_random_worker_every_few_seconds(chaos_app, simulator, pool, am
 
 @pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs the local broker's rabbitmqctl")
 def test_rabbitmq_restart(chaos_app, simulator, pool, amqp_url):
-    def chaos(stop):
+    def chaos(stop, _run):
         if stop.wait(1.0):
             return
         try:
@@ -90,7 +90,7 @@ def test_rabbitmq_restart(chaos_app, simulator, pool, amqp_url):
 
 
 def test_database_connections_terminated(chaos_app, simulator, pool, amqp_url, database_url):
-    def chaos(stop):
+    def chaos(stop, _run):
         if stop.wait(1.0):
             return
         terminate_connections(database_url)
@@ -136,7 +136,7 @@ def test_every_message_published_twice(chaos_app, simulator, pool, amqp_url):
 def test_sigterm_mid_work_exits_within_30_s_and_loses_nothing(chaos_app, simulator, pool, amqp_url):
     exits = []
 
-    def chaos(stop):
+    def chaos(stop, _run):
         while not stop.wait(1.0):
             victim = pool.alive()[0]
             t0 = time.monotonic()
