@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.env import DEFAULT_AMQP_URL, DEFAULT_SERVER_URL, bench_env
 from bench.report import RESULTS, Section, append_results, machine, print_section
-from bench.scenarios import autofill, backfill, entities, incremental, ratelimit, scheduler
+from bench.scenarios import autofill, backfill, entities, incremental, ratelimit, resume, scheduler
 from bench.sim import Agency, Simulator
 from bench.stack import Stack
 from infra.logging import configure_logging
@@ -116,6 +116,16 @@ def _scheduler(args: argparse.Namespace) -> Iterator[Section]:
         yield scheduler.measure(stack, args.accounts)
 
 
+def _resume(args: argparse.Namespace) -> Iterator[Section]:
+    agency = _agency(args)
+    runs = []
+    for first_sync in (resume.undisturbed, resume.killed):
+        with _stack(args, agency, workers=1) as stack:
+            stack.part_entries = 0  # one message: what a kill costs it is the figure
+            runs.append(first_sync(stack))
+    yield resume.section(agency, *runs)
+
+
 def _all(args: argparse.Namespace) -> Iterator[Section]:
     workers = args.workers
     yield from _incremental(args)
@@ -128,6 +138,7 @@ def _all(args: argparse.Namespace) -> Iterator[Section]:
     yield from _entities(args)
     yield from _autofill(args)
     yield from _scheduler(args)
+    yield from _resume(args)
 
 
 SCENARIOS: dict[str, Callable[[argparse.Namespace], Iterator[Section]]] = {
@@ -137,6 +148,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], Iterator[Section]]] = {
     "entities": _entities,
     "autofill": _autofill,
     "scheduler": _scheduler,
+    "resume": _resume,
     "all": _all,
 }
 
@@ -161,6 +173,7 @@ def _parser() -> argparse.ArgumentParser:
         "entities": "entity discovery (default 5,000 people, 10,000 projects)",
         "autofill": "weekly autofill (default 2,000 people x 5 days)",
         "scheduler": "one scheduler tick publishing a day of commands (default 10,000 accounts)",
+        "resume": "a first sync undisturbed, then with its worker killed at 80%: what the kill costs",
         "all": "every scenario with the defaults of the issue",
     }
     for name, text in helps.items():
