@@ -21,7 +21,7 @@ from datetime import date, datetime
 import structlog
 
 from consumers.deletions import history_of
-from consumers.listing import ENTRIES, Listed, PieceEnds, list_entries
+from consumers.listing import ENTRIES, Listed, Pieces, list_entries
 from consumers.pipeline import Context, Outcome
 from consumers.resume import Resumable
 from consumers.settle import settle
@@ -87,8 +87,8 @@ def backfill_part(cmd: BackfillPart, ctx: Context, *, harvest_for: HarvestFor) -
         # last piece.
         res = Resumable.open(ctx, cmd.run_id, stats, per_page=harvest.per_page)
 
-        def piece(rest: Span, ends: PieceEnds) -> Listed:
-            return list_entries(repo, harvest, stats, span=rest, piece_ends=ends)
+        def piece(rest: Span, ends: Pieces | None) -> Listed:
+            return list_entries(repo, harvest, stats, span=rest, pieces=ends)
 
         res.list_in_pieces("part", span, piece)
         # What shifted in the part's dates meanwhile: compare counts, list what differs.

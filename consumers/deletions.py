@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from consumers.listing import ENTRIES, Listed, PieceEnds, list_entries
+from consumers.listing import ENTRIES, Listed, Pieces, list_entries
 from consumers.resume import Resumable
 from domain.accounts import AccountRecord
 from domain.deletions import DayCounts, worth_halving
@@ -104,10 +104,10 @@ def _list_and_remove(
     stats["deletions.spans_listed"] += 1
     deletions = store.deletions
 
-    def list_piece(rest: Span, ends: PieceEnds | None) -> Listed:
+    def list_piece(rest: Span, ends: Pieces | None) -> Listed:
         listed: Counter = Counter()
         deletions.begin_seen()  # per piece: the ids collected go with the piece's commit
-        piece = list_entries(store, harvest, listed, span=rest, seen=deletions, piece_ends=ends)
+        piece = list_entries(store, harvest, listed, span=rest, seen=deletions, pieces=ends)
         stats["deletions.entries_listed"] += listed.pop("entries.received", 0)
         stats.update(listed)
         return piece

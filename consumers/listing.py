@@ -7,11 +7,12 @@ bounded number of rounds. A listing that still shifts after those rounds is repo
 resolved: its caller must then not trust it (a sync does not move its cursor past it, a
 deletion check deletes nothing on it).
 
-A long listing is read in pieces (consumers.resume saves a checkpoint after each): a piece
-stops at a page where the spent date changes, and the rest is listed as a fresh request from
-that page's last day on. Dates are what a checkpoint can trust: page numbers shift with every
-deletion in between, dates do not. The day the piece stopped on is read again (upserts make
-that harmless), so no row of it is lost to a page boundary.
+A long listing is checkpointed as it goes (consumers.resume): at a page where the spent date
+changes, what is left is written down as dates, from that page's last day on, and the listing
+reads on. Dates are what a checkpoint can trust: page numbers shift with every deletion in
+between, dates do not. A resumed listing (or one that stops there to hand on, or to let its
+caller act on what it read) lists that rest as a fresh request, reading the stop day again
+(upserts make that harmless), so no row of it is lost to a page boundary.
 """
 
 from __future__ import annotations
@@ -43,9 +44,20 @@ class SeenIds(Protocol):
 
 
 OnPage = Callable[[ListedPage], None]
-# Asked after each page of a listing (pages read so far in this piece, the page): end the
-# piece here? It ends at the first page after that where the spent date changes.
-PieceEnds = Callable[[int, ListedPage], bool]
+
+
+class Pieces(Protocol):
+    """How a long listing is checkpointed (consumers.resume)."""
+
+    def due(self, pages: int, page: ListedPage) -> bool:
+        """After this page (`pages` read since the last checkpoint): a checkpoint is due, at
+        the first page from here where the spent date changes."""
+        ...
+
+    def reached(self, so_far: Listed) -> bool:
+        """A checkpoint: `so_far` is the listing up to here, its rest still to list. True:
+        stop the listing here (its rest then comes back in the result)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -101,13 +113,13 @@ def list_entries(
     span: Span = ALL_HISTORY,
     seen: SeenIds | None = None,
     on_page: OnPage | None = None,
-    piece_ends: PieceEnds | None = None,
+    pieces: Pieces | None = None,
 ) -> Listed:
     """List the entries of `span` matching `params` (never `from`/`to`: the span gives them),
-    apply them, and list again where the listing may have skipped rows. With `piece_ends`,
-    it may stop early: what is left is in the result's `rest`."""
+    apply them, and list again where the listing may have skipped rows. With `pieces`, it
+    holds checkpoints and may stop at one: what is left is in the result's `rest`."""
     base = dict(params or {})
-    first = _read(store, harvest, base, span, stats, seen, on_page, known=set(), piece_ends=piece_ends)
+    first = _read(store, harvest, base, span, stats, seen, on_page, known=set(), pieces=pieces)
     pending = suspect_spans(first.marks, first.changes, span)
     known = first.known
     rounds = 0
@@ -141,11 +153,11 @@ def _read(
     on_page: OnPage | None,
     *,
     known: set[tuple[int, datetime]],
-    piece_ends: PieceEnds | None = None,
+    pieces: Pieces | None = None,
 ) -> _Read:
     read = _Read(known=set(known))
     pages = harvest.listing(ENTRIES, "time_entries", {**params, **span.as_params()})
-    ending = False
+    since, due = 0, False
     with read_ahead(pages, _parse) as listing:
         for listed, parsed in listing:
             apply_page(store, parsed, stats)
@@ -155,29 +167,41 @@ def _read(
             _remember(read, listed, parsed)
             if on_page is not None:
                 on_page(listed)
-            ending = ending or (piece_ends is not None and piece_ends(len(read.marks), listed))
-            if ending and _cut(read, span):
+            if pieces is None:
+                continue
+            since += 1
+            due = due or pieces.due(since, listed)
+            cut = _cut_point(read, span) if due else None
+            if cut is None:
+                continue
+            since, due = 0, False
+            if pieces.reached(_so_far(read, span, *cut)):
+                read.rest, read.covered = cut
                 break
     return read
 
 
-def _cut(read: _Read, span: Span) -> bool:
-    """End the piece after the last page read, if the spent date has moved on since the
-    piece's first row: the rest is then the dates from that page's last day on, which
-    re-reads that day. False (read on) while every row read is of one day."""
+def _so_far(read: _Read, span: Span, rest: Span, covered: Span) -> Listed:
+    # Its boundaries are not repaired yet: a resumed listing repairs them (across_pieces).
+    trail = (PieceTrail(span, tuple(read.marks), tuple(read.changes), repaired=False),)
+    return Listed(read.started_at, len(read.marks), True, rest=rest, covered=covered, trail=trail)
+
+
+def _cut_point(read: _Read, span: Span) -> tuple[Span, Span] | None:
+    """Where the listing can stop after the last page read: what is left (the dates from that
+    page's last day on, which re-reads that day) and what it read completely. None (read on)
+    while every row read is of one day."""
     dated = [m for m in read.marks if m.first_day is not None]
     if not dated:
-        return False
+        return None
     first, last = dated[0].first_day, dated[-1].last_day
     assert first is not None and last is not None
     if first == last or read.marks[-1].last_day is None:
-        return False
+        return None
     day = timedelta(days=1)
     if first > last:  # newest first, as Harvest lists them
-        read.rest, read.covered = Span(span.start, last), Span(last + day, span.end)
-    else:
-        read.rest, read.covered = Span(last, span.end), Span(span.start, last - day)
-    return True
+        return Span(span.start, last), Span(last + day, span.end)
+    return Span(last, span.end), Span(span.start, last - day)
 
 
 def _parse(listed: ListedPage) -> tuple[ListedPage, ParsedPage]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from consumers.listing import Listed, PieceEnds
+from consumers.listing import Listed, Pieces
 from consumers.pipeline import AccountBusy, Context, HandOn
 from domain.listing import PageMark, PieceTrail, across_pieces
 from domain.spans import Span
@@ -26,12 +26,12 @@ from infra.harvest.client import ListedPage
 
 log = structlog.get_logger(__name__)
 
-ListPiece = Callable[[Span, PieceEnds], Listed]
+ListPiece = Callable[[Span, Pieces | None], Listed]
 AfterPiece = Callable[[Listed], None]
 
-# A piece is at least this many pages, and a tenth of its listing when that is more: each piece
-# costs about two requests more (the page read ahead, the day read again), so ten pieces
-# bound that cost, while a killed worker loses at most a piece.
+# A checkpoint every tenth of a listing, every PIECE_PAGES pages at least: a killed worker
+# loses at most that much. A checkpoint costs a commit, no request, unless the listing stops
+# there (a resumed or handed-on listing reads its stop day again).
 PIECE_PAGES = 10
 PIECES = 10
 # A checkpoint of another run that has not moved for this long is abandoned: that run died (its
@@ -64,7 +64,7 @@ class Resumable:
             return cls(ctx, scope, {}, stats, per_page)
         stats.update(saved.state.get("stats", {}))
         stats["run.resumed"] += 1
-        log.info("sync_resumed", scope=scope, run_id=ctx.run_id, pieces=stats["run.pieces"])
+        log.info("sync_resumed", scope=scope, run_id=ctx.run_id, checkpoints=stats["run.checkpoints"])
         return cls(ctx, scope, dict(saved.state), stats, per_page)
 
     def remember(self, key: str, make: Any) -> Any:
@@ -82,24 +82,25 @@ class Resumable:
     def list_in_pieces(
         self, phase: str, span: Span, list_piece: ListPiece, after_piece: AfterPiece | None = None
     ) -> Listed:
-        """The listing `phase` of `span`, piece by piece from where it stands, each piece
-        committed with a checkpoint. `list_piece(rest, piece_ends)` lists one piece;
-        `after_piece(piece)` runs before its checkpoint (e.g. deletions in what it covered)."""
+        """The listing `phase` of `span`, from where it stands, with checkpoints as it goes.
+        `list_piece(rest, pieces)` lists; `after_piece(piece)` needs the listing cut at each
+        checkpoint and runs before it (e.g. deletions in what the piece read completely)."""
         so_far = self.listing(phase, span)
         while so_far.rest is not None:
-            piece = list_piece(so_far.rest, self._piece_ends(phase))
+            piece = list_piece(so_far.rest, _Checkpoints(self, phase, so_far, cut=after_piece is not None))
             if after_piece is not None:
                 after_piece(piece)
             so_far = so_far.then(piece)
-            # A listing done in one piece is cheap to do again: it needs no checkpoint.
+            # A listing done at one go, without a checkpoint, is cheap to do again.
             if piece.rest is not None or phase in self.state.get("listings", {}):
                 self._save(phase, so_far)
         return self._across_pieces(phase, so_far, list_piece)
 
     def _across_pieces(self, phase: str, listed: Listed, list_piece: ListPiece) -> Listed:
         """List again what a change read by a later piece shows an earlier one may have
-        skipped (once the listing is complete: the trail is then whole)."""
-        if len(listed.trail) < 2:
+        skipped, and what a piece cut short by a crash did not repair (once the listing is
+        complete: the trail is then whole)."""
+        if len(listed.trail) < 2 and all(p.repaired for p in listed.trail):
             return listed
         resolved = listed.resolved
         for span in across_pieces(listed.trail):
@@ -109,23 +110,19 @@ class Resumable:
         self._save(phase, done)
         return done
 
-    def _piece_ends(self, phase: str) -> PieceEnds:
+    def piece_pages(self, phase: str, page: ListedPage) -> int:
+        """Pages between checkpoints: a tenth of the listing, PIECE_PAGES at least, measured on
+        its first page and kept."""
         sizes = self.state.setdefault("piece_pages", {})
+        if phase not in sizes and page.total_entries is not None:
+            sizes[phase] = max(PIECE_PAGES, -(-page.total_entries // self.per_page) // PIECES)
+        return sizes.get(phase, PIECE_PAGES)
 
-        def ends(pages: int, page: ListedPage) -> bool:
-            if phase not in sizes and page.total_entries is not None:
-                # The first page of the listing tells its size; later pieces keep that size.
-                whole = -(-page.total_entries // self.per_page)
-                sizes[phase] = max(PIECE_PAGES, whole // PIECES)
-            return pages >= sizes.get(phase, PIECE_PAGES) or self.ctx.time_left() <= 0
-
-        return ends
-
-    def _save(self, phase: str, listed: Listed) -> None:
-        """Commit the checkpoint after a piece of `phase`, with the data it wrote; hand on if
-        this message has used its time and there is more to do."""
-        handing_on = listed.rest is not None and self.ctx.time_left() <= 0
-        self.stats["run.pieces"] += 1
+    def _save(self, phase: str, listed: Listed, *, may_hand_on: bool = True) -> None:
+        """Commit the checkpoint of `phase` with the data written so far; hand on if this
+        message has used its time and there is more to do."""
+        handing_on = may_hand_on and listed.rest is not None and self.ctx.time_left() <= 0
+        self.stats["run.checkpoints"] += 1
         self.stats["run.handed_on"] += handing_on
         self.state.setdefault("listings", {})[phase] = _plain_listed(listed)
         self.state["stats"] = dict(self.stats)
@@ -137,6 +134,27 @@ class Resumable:
     def finish(self) -> None:
         """The sync is complete: its checkpoint goes with the transaction that says so."""
         self.ctx.u.checkpoints.clear(self.scope)
+
+
+@dataclass
+class _Checkpoints:
+    """The checkpoints of one listing of `phase` that began where `before` stood."""
+
+    res: Resumable
+    phase: str
+    before: Listed
+    cut: bool  # stop the listing at every checkpoint (its caller acts on each piece)
+
+    def due(self, pages: int, page: ListedPage) -> bool:
+        return pages >= self.res.piece_pages(self.phase, page) or self.res.ctx.time_left() <= 0
+
+    def reached(self, so_far: Listed) -> bool:
+        if self.cut:
+            return True
+        # Read on after the commit, unless this message's time is up: no request is spent
+        # on a checkpoint that nothing interrupts.
+        self.res._save(self.phase, self.before.then(so_far), may_hand_on=False)
+        return self.res.ctx.time_left() <= 0
 
 
 def _plain(value: Any) -> Any:
@@ -180,6 +198,7 @@ def _listed(saved: dict[str, Any]) -> Listed:
                     for total, at, first, last in p["marks"]
                 ),
                 tuple(datetime.fromisoformat(c) for c in p["changes"]),
+                p.get("repaired", True),
             )
             for p in saved.get("trail", ())
         ),

@@ -20,7 +20,7 @@ import structlog
 from consumers.backfill import part_commands, plan
 from consumers.deletions import DeletionCheck, check_deletions, full_listing_due, history_of, plan_check
 from consumers.entry_apply import reapply
-from consumers.listing import Listed, OnPage, PieceEnds, list_entries
+from consumers.listing import Listed, OnPage, Pieces, list_entries
 from consumers.pipeline import Context, Outcome
 from consumers.resume import ListPiece, Resumable
 from consumers.settle import iso, settle, still_moving
@@ -202,7 +202,7 @@ class _Sync:
         return (observed if updates.resolved else cursor), full
 
     def _lister(self, params: dict[str, str] | None = None, *, on_page: OnPage | None = None) -> ListPiece:
-        def piece(rest: Span, ends: PieceEnds) -> Listed:
+        def piece(rest: Span, ends: Pieces | None) -> Listed:
             return list_entries(
                 self.repo,
                 self.harvest,
@@ -210,7 +210,7 @@ class _Sync:
                 params=params,
                 span=rest,
                 on_page=on_page,
-                piece_ends=ends,
+                pieces=ends,
             )
 
         return piece

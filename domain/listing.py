@@ -93,16 +93,22 @@ class PieceTrail:
     span: Span
     marks: tuple[PageMark, ...]
     changes: tuple[datetime, ...]  # updated_at of rows it read changed after the listing began
+    # Whether the piece listed again what its own evidence showed (False: it was cut short by
+    # a crash after its checkpoint, and its rest was listed by a resumed sync).
+    repaired: bool = True
 
 
 def across_pieces(trail: Iterable[PieceTrail]) -> list[Span]:
-    """The boundaries of each piece that a change read only by a later piece may have shifted.
-    A row moved while piece 1 was read shows up, with its new updated_at, in piece 3 perhaps:
-    within a piece, the piece itself has already listed again what its own evidence showed."""
+    """The boundaries of each piece that a change read only by a later piece may have shifted
+    (and, of a piece not repaired, what its own evidence shows). A row moved while piece 1 was
+    read shows up, with its new updated_at, in piece 3 perhaps."""
     pieces = list(trail)
     spans: list[Span] = []
     for i, piece in enumerate(pieces):
         later = [c for p in pieces[i + 1 :] for c in p.changes]
+        if not piece.repaired:
+            spans += suspect_spans(list(piece.marks), list(piece.changes) + later, piece.span)
+            continue
         spans += [
             boundary_span(before, after, piece.span)
             for before, after in pairwise(piece.marks)

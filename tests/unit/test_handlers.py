@@ -163,7 +163,7 @@ def test_a_sync_out_of_time_hands_on_and_its_pieces_are_one_run(monkeypatch):
         assert cmd.run_id == "sync-actuals:1:first" and cmd.piece == messages
     assert messages > 3
     run = db.runs.rows["sync-actuals:1:first"]
-    assert run["status"] == "succeeded" and run["counts"]["run.pieces"] >= messages - 1
+    assert run["status"] == "succeeded" and run["counts"]["run.checkpoints"] >= messages - 1
     assert len(db.store.entries.rows) == 60 and stats["entries.received"] >= 60
     assert db.checkpoints.saved == {}  # the completed sync took its checkpoint with it
 
@@ -199,3 +199,17 @@ def test_a_new_run_waits_for_one_that_is_part_way(monkeypatch):
         pipeline(SyncActuals(1, "scheduled"))
     db.checkpoints.age_s = resume.OTHER_RUN_STALE_S  # that run died: start over
     assert pipeline(SyncActuals(1, "scheduled"))["entries.received"] >= 60
+
+
+def test_a_checkpoint_that_nothing_interrupts_costs_no_request(monkeypatch):
+    requests, checkpoints = [], []
+    for pages in (2, 1000):
+        _pieces_of(monkeypatch, pages)
+        db, harvest = _agency(days=30)
+        harvest.per_page = 4
+        stats = _pipeline(db, harvest)[0](SyncActuals(1, "first"))
+        requests.append(len(harvest.requests))
+        checkpoints.append(stats.get("run.checkpoints", 0))
+        assert len(db.store.entries.rows) == 60
+    assert checkpoints[0] >= 5 and checkpoints[1] == 0
+    assert requests[0] == requests[1]

@@ -90,3 +90,10 @@ def test_a_change_read_by_a_later_piece_points_at_the_earlier_pieces_boundary():
     )
     early = T0 - timedelta(seconds=5)
     assert across_pieces([first, PieceTrail(second.span, second.marks, (early,))]) == []
+
+
+def test_a_piece_cut_short_by_a_crash_answers_for_its_own_evidence_too():
+    # Checkpointed part way, then the worker died: its own boundaries were never listed again.
+    cut_short = PieceTrail(Span(day(9), None), (page(30, 0, 0, 2), page(29, 10, 3, 5)), (), repaired=False)
+    rest = PieceTrail(Span(day(9), day(5)), (page(20, 20, 5, 9),), ())
+    assert across_pieces([cut_short, rest]) == [Span(day(3), day(2))]

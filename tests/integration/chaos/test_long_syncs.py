@@ -123,7 +123,9 @@ def test_a_sync_longer_than_the_bound_hands_on_and_stays_one_run(long_app, simul
     outcome = run_scenario("2 s a message", app=long_app, simulator=simulator, pool=pool, chaos=watch)
     _assert_clean(outcome, long_app, amqp_url)
     counts = _run_counts(long_app, seen["running"])
-    outcome.notes = f"{counts['run.handed_on'] + 1} messages, {counts['run.pieces']} pieces, one run"
+    outcome.notes = (
+        f"{counts['run.handed_on'] + 1} messages, {counts['run.checkpoints']} checkpoints, one run"
+    )
     assert outcome.entries >= 100_000 and counts["run.handed_on"] >= 2, outcome.notes
 
 
