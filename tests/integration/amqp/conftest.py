@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from amqp_testkit import Broker, Recorder
+from private_node import PrivateNode, PrivateNodeError, installed
 
 from infra.amqp import QUEUES, delete_topology
 
@@ -25,10 +27,18 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.fixture
-def broker(amqp_url: str) -> Iterator[Broker]:
-    """A unique ``test.<uuid8>`` prefix; every queue and exchange under it is deleted after."""
-    b = Broker(url=amqp_url, prefix=f"test.{uuid.uuid4().hex[:8]}")
+IN_CI = os.getenv("CI") == "true"
+
+# How long a private node waits for the target's confirm before it resends an at-least-once
+# dead letter (dead_letter_worker_publisher_confirm_timeout, ms). The default, 180 s, would
+# make a test wait three minutes; the shared broker must keep it.
+QUICK_DEAD_LETTER_CONFIRM_TIMEOUT_MS = 2000
+
+
+@contextlib.contextmanager
+def _test_broker(url: str) -> Iterator[Broker]:
+    """A unique ``test.<uuid8>`` prefix at ``url``; everything under it is deleted after."""
+    b = Broker(url=url, prefix=f"test.{uuid.uuid4().hex[:8]}")
     try:
         yield b
     finally:
@@ -42,6 +52,44 @@ def broker(amqp_url: str) -> Iterator[Broker]:
                 retry_delays=(0,) * MAX_TIERS,
             )
         b.close()
+
+
+@pytest.fixture
+def broker(amqp_url: str) -> Iterator[Broker]:
+    """A unique ``test.<uuid8>`` prefix; every queue and exchange under it is deleted after."""
+    with _test_broker(amqp_url) as b:
+        yield b
+
+
+def _require_local_rabbitmq() -> None:
+    """Private nodes need a local RabbitMQ install: skip without one (fail under CI=true)."""
+    if not installed():
+        message = "rabbitmq-server and rabbitmqctl are needed for a private RabbitMQ node"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def quick_dead_letter_node() -> Iterator[PrivateNode]:
+    """A private node resending unconfirmed dead letters after QUICK_DEAD_LETTER_CONFIRM_TIMEOUT_MS."""
+    _require_local_rabbitmq()
+    setting = "dead_letter_worker_publisher_confirm_timeout"
+    with PrivateNode(
+        "hs-dlx",
+        advanced_config=[f"{{rabbit, [{{{setting}, {QUICK_DEAD_LETTER_CONFIRM_TIMEOUT_MS}}}]}}"],
+    ) as node:
+        held = node.app_setting("rabbit", setting)
+        if held != f"{{ok,{QUICK_DEAD_LETTER_CONFIRM_TIMEOUT_MS}}}":
+            raise PrivateNodeError(f"{node.node} holds {setting} = {held}, not the advanced.config value")
+        yield node
+
+
+@pytest.fixture
+def quick_dead_letter_broker(quick_dead_letter_node: PrivateNode) -> Iterator[Broker]:
+    """Like ``broker``, on the private node of ``quick_dead_letter_node``."""
+    with _test_broker(quick_dead_letter_node.amqp_url) as b:
+        yield b
 
 
 @pytest.fixture
