@@ -68,7 +68,7 @@ def section(agency: Agency, calm: FirstSync, hit: FirstSync) -> Section:
         f"<= +{TARGET_EXTRA_REQUESTS:.0%}",
         share <= TARGET_EXTRA_REQUESTS,
     )
-    s.add("lost to the kill: time", f"+{hit.run.seconds - calm.run.seconds:.1f} s")
+    s.add("lost to the kill: time", f"{hit.run.seconds - calm.run.seconds:+.1f} s")
     s.add("resumed from a checkpoint", str(hit.run.counts.get("run.resumed", 0)))
     return s
 
