@@ -25,6 +25,7 @@ from consumers.listing import ENTRIES, Listed, Pieces, list_entries
 from consumers.pipeline import Context, Outcome
 from consumers.resume import Resumable
 from consumers.settle import settle
+from domain import parts as balance
 from domain.accounts import AccountRecord
 from domain.actuals import split_history
 from domain.commands import BackfillPart
@@ -43,12 +44,20 @@ class BackfillNotRecorded(TransientError):
     """A part arrived before the plan that published it was committed; try again shortly."""
 
 
+# Balancing the parts: counts on a coarse grid of the history first, then rounds of at most two
+# counts per cut until each cut is within BALANCE_TOLERANCE of a part's share (or one day).
+BALANCE_SAMPLES = 12
+BALANCE_TOLERANCE = 0.02
+BALANCE_ROUNDS = 6
+
+
 def plan(
     harvest: HarvestClient, *, start: date | None, per_part: int
 ) -> tuple[list[tuple[date, date]] | None, datetime | None]:
     """Spent-date ranges for the account's history, or None when one worker should just do it;
     and Harvest's time when it was asked (changes after it are read when the backfill ends).
-    Two one-entry requests: the newest entry (page 1) and the oldest (the last page)."""
+    Two one-entry requests: the newest entry (page 1) and the oldest (the last page); then the
+    counts that balance the parts by entries (see balanced_ranges)."""
     params: dict = {"per_page": 1, **({"from": start.isoformat()} if start else {})}
     first = next(iter(harvest.listing(ENTRIES, "time_entries", params)))
     total = first.total_entries or 0
@@ -57,9 +66,34 @@ def plan(
     newest = date.fromisoformat(first.records[0]["spent_date"])
     last = harvest.get(ENTRIES, {**params, "page": total})
     oldest = date.fromisoformat(last["time_entries"][0]["spent_date"]) if last.get("time_entries") else newest
-    ranges = split_history(oldest, newest, total, per_part)
+    ranges = balanced_ranges(harvest, oldest, newest, total, per_part)
     # Entries dated after the newest we saw (made during the backfill) belong to the last part.
     return (ranges if len(ranges) > 1 else None), first.served_at
+
+
+def balanced_ranges(
+    harvest: HarvestClient, oldest: date, newest: date, total: int, per_part: int
+) -> list[tuple[date, date]]:
+    """oldest..newest in parts of about the same number of entries, from Harvest's counts of
+    entries dated oldest..day: a coarse grid (BALANCE_SAMPLES - 1 counts), then a few rounds
+    of refinement. Where Harvest gives no count, parts of equal days."""
+    parts = balance.part_count(oldest, newest, total, per_part)
+    if parts <= 1:
+        return [(oldest, newest)]
+    counted: dict[date, int] = {}
+    ask = balance.grid(oldest, newest, max(BALANCE_SAMPLES, parts))
+    for _ in range(BALANCE_ROUNDS + 1):
+        for day in ask:
+            n = harvest.count(ENTRIES, {"from": oldest.isoformat(), "to": day.isoformat()})
+            if n is None:
+                return split_history(oldest, newest, total, per_part)
+            counted[day] = n
+        ask = balance.probes(oldest, newest, total, parts, counted, tolerance=BALANCE_TOLERANCE)
+        if not ask:
+            break
+    cut_days = balance.cuts(oldest, newest, total, parts, counted)
+    log.info("backfill_planned", parts=len(cut_days) + 1, counts=len(counted))
+    return balance.ranges(oldest, newest, cut_days)
 
 
 def part_commands(account_id: int, backfill_id: str, parts: list[dict]) -> list[BackfillPart]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from functools import partial
+from itertools import pairwise
 
 import pytest
 
@@ -107,6 +108,34 @@ def test_a_large_first_sync_hands_out_parts_that_finish_it():
         pipeline(part)
     assert db.runs.rows["sync-actuals:1:first"]["status"] == "succeeded"
     assert len(db.store.entries.rows) == 60 and db.accounts.state[(1, "actuals")]["cursor"] == T0
+
+
+def test_a_growing_history_is_split_into_parts_of_about_equal_entries():
+    db, harvest = _agency(days=0)
+    # 90 days, one entry a day at first and ten a day by the end: equal days would give the
+    # newest quarter about three times the oldest's entries.
+    harvest.entries = [
+        harvest_entry(5000 + 100 * n + i, DAY - timedelta(days=89 - n), user=ALICE, project=SITE)
+        for n in range(90)
+        for i in range(1 + n // 10)
+    ]
+    total = len(harvest.entries)
+    pipeline, published = _pipeline(db, harvest, part_entries=-(-total // 4))
+    pipeline(SyncActuals(1, "first"))
+    assert len(published) == 4
+    spans = [(date.fromisoformat(p.start), date.fromisoformat(p.end)) for p in published]
+    assert spans[0][0] == DAY - timedelta(days=89) and spans[-1][1] == DAY
+    assert all(a[1] + timedelta(days=1) == b[0] for a, b in pairwise(spans))
+    sizes = [
+        sum(start.isoformat() <= e["spent_date"] <= end.isoformat() for e in harvest.entries)
+        for start, end in spans
+    ]
+    assert sum(sizes) == total and max(sizes) <= 1.15 * min(sizes), sizes
+    assert sum(kind == "count" for kind, _ in harvest.requests) <= 11 + 6 * 3
+    for part in published:
+        pipeline(part)
+    assert db.runs.rows["sync-actuals:1:first"]["status"] == "succeeded"
+    assert len(db.store.entries.rows) == total
 
 
 def test_a_deletion_is_found_by_counts_and_only_its_span_is_listed():
