@@ -12,7 +12,7 @@ import pika
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from infra.amqp.connection import mask_url
+from infra.amqp.connection import connection_parameters, mask_url
 from infra.preflight import BrokerUnreachable, DatabaseUnreachable, shown_database_url
 
 
@@ -45,9 +45,10 @@ def ensure_database(database_url: str) -> None:
 
 
 def rabbitmq_up(amqp_url: str) -> bool:
-    params = pika.URLParameters(amqp_url)
-    params.connection_attempts = 1
-    params.socket_timeout = 3
+    params = connection_parameters(amqp_url, role="services", prefix="-")
+    for address in params:
+        address.connection_attempts = 1
+        address.socket_timeout = 3
     try:
         pika.BlockingConnection(params).close()
         return True

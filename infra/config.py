@@ -73,6 +73,38 @@ def _masked(url: str) -> str:
     return url
 
 
+def amqp_addresses(value: str) -> tuple[str, ...]:
+    """The broker addresses of an ``AMQP_URL``: its comma-separated URLs, in the given order.
+
+    Blanks around the commas are ignored. A comma inside a user name, password or vhost
+    must be written ``%2C`` (pika unquotes it).
+    """
+    return tuple(part.strip() for part in value.split(","))
+
+
+def masked_amqp_url(value: str) -> str:
+    """``AMQP_URL`` with the password of every address replaced by ``***``."""
+    return ",".join(_masked(part) for part in amqp_addresses(value))
+
+
+def _require_amqp_url(value: str) -> str:
+    """Every comma-separated part of ``AMQP_URL`` must be an amqp/amqps URL with a host."""
+    addresses = amqp_addresses(value)
+    for i, address in enumerate(addresses, 1):
+        try:
+            parts = urlsplit(address)
+            valid = parts.scheme in ("amqp", "amqps") and bool(parts.hostname)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            valid = False
+        if not valid:
+            got = f"got {_masked(address)!r}"
+            if len(addresses) > 1:
+                got = f"address {i} of {len(addresses)} is {_masked(address)!r} in {masked_amqp_url(value)!r}"
+            raise ConfigError(f"AMQP_URL must be amqp/amqps URLs with a host, separated by commas; {got}")
+    return ",".join(addresses)
+
+
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
     raw = env.get(name)
     if raw in (None, ""):
@@ -107,7 +139,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_secret: bool 
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg2://" + database_url[len("postgresql://") :]
     _require_url("DATABASE_URL", database_url, ("postgresql+psycopg2",))
-    amqp_url = _require_url("AMQP_URL", env.get("AMQP_URL") or DEFAULTS["AMQP_URL"], ("amqp", "amqps"))
+    amqp_url = _require_amqp_url(env.get("AMQP_URL") or DEFAULTS["AMQP_URL"])
     harvest_url = (env.get("HARVEST_API_URL") or HARVEST_DEFAULT_URL).rstrip("/")
     _require_url("HARVEST_API_URL", harvest_url, ("http", "https"))
     user_agent = env.get("HARVEST_USER_AGENT") or Settings.harvest_user_agent

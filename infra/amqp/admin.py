@@ -124,8 +124,9 @@ def dead_letter_counts(
     """
     names = Names(prefix)
     params = connection_parameters(url, role="metrics", prefix=prefix)
-    params.connection_attempts = 1
-    params.socket_timeout = timeout_s
+    for address in params:
+        address.connection_attempts = 1
+        address.socket_timeout = timeout_s
     connection = pika.BlockingConnection(params)
     counts: dict[str, int] = {}
     try:

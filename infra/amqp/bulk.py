@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pika
+import pika.connection
 import pika.exceptions
 from pika.adapters.blocking_connection import ReturnedMessage
 from pika.channel import Channel
@@ -61,7 +62,7 @@ class WindowResult:
 
 
 def publish_window(
-    params: pika.ConnectionParameters,
+    params: pika.ConnectionParameters | Sequence[pika.ConnectionParameters],
     exchange: str,
     messages: Sequence[OutgoingMessage],
     *,
@@ -69,10 +70,20 @@ def publish_window(
 ) -> WindowResult:
     """Publish ``messages`` (routing key = ``message.queue``) on one new connection.
 
+    ``params`` may list several broker addresses (see ``connection_parameters``): they are
+    tried in order until one opens a connection, as ``pika.BlockingConnection`` does.
     Never raises for broker or connection trouble: the result says what was confirmed and
     what was not, and ``error`` holds the reason a run ended early.
     """
-    return _WindowRun(params, exchange, messages, window).run()
+    addresses = [params] if isinstance(params, pika.connection.Parameters) else list(params)
+    if not addresses:
+        raise ValueError("publish_window needs at least one ConnectionParameters")
+    for address in addresses[:-1]:
+        run = _WindowRun(address, exchange, messages, window)
+        result = run.run()
+        if run.opened:  # nothing is sent before the connection opens
+            return result
+    return _WindowRun(addresses[-1], exchange, messages, window).run()
 
 
 class _WindowRun:
@@ -97,6 +108,8 @@ class _WindowRun:
         self._done = False
         self._connection: pika.SelectConnection | None = None
         self._channel: Channel | None = None
+        # Whether the connection opened; until then nothing was sent (another address may be tried).
+        self.opened = False
 
     def run(self) -> WindowResult:
         if not self._pending:
@@ -115,6 +128,7 @@ class _WindowRun:
     # -- connection and channel lifecycle ----------------------------------------------
 
     def _on_connection_open(self, connection: pika.SelectConnection) -> None:
+        self.opened = True
         connection.channel(on_open_callback=self._on_channel_open)
 
     def _on_open_error(self, connection: pika.SelectConnection, error: object) -> None:

@@ -1,4 +1,5 @@
-"""Connection parameters, URL masking, reconnect backoff and the errors worth reconnecting for."""
+"""Connection parameters (one per broker address), URL masking, reconnect backoff and the
+errors worth reconnecting for."""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ import contextlib
 import os
 import random
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
+
+from infra.config import amqp_addresses
+
+T = TypeVar("T")
 
 # A lost or refused connection, a broker-closed connection (node stopping, operator action),
 # a channel the broker closed under us, or a socket error. All are cured by reconnecting.
@@ -31,7 +37,14 @@ BLOCKED_CONNECTION_TIMEOUT_S = 60.0
 
 
 def mask_url(url: str) -> str:
-    """Return the URL with its password replaced by ``***``, for logs."""
+    """Return the URL with its password replaced by ``***``, for logs.
+
+    An ``AMQP_URL`` of several comma-separated addresses gets every password masked.
+    """
+    return ",".join(_mask_one(address) for address in amqp_addresses(url))
+
+
+def _mask_one(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -44,13 +57,42 @@ def mask_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def _start(count: int) -> int:
+    """Where a list of ``count`` addresses starts: a random one (tests pin it)."""
+    return random.randrange(count)
+
+
 def connection_parameters(
     url: str, *, role: str, prefix: str, heartbeat: int | None = None
-) -> pika.URLParameters:
-    """Parameters from an ``amqp://`` URL, with a connection name visible in ``rabbitmqctl``.
+) -> list[pika.URLParameters]:
+    """Parameters for each address of an ``AMQP_URL``, for ``pika.BlockingConnection``.
 
-    ``heartbeat`` overrides the URL's (pika's default accepts the server's 60 s).
+    ``url`` holds one or more comma-separated ``amqp://`` URLs; pika tries the returned
+    list in order and connects to the first address that answers. Each gets a connection
+    name visible in ``rabbitmqctl``. ``heartbeat`` overrides the URLs' (pika's default
+    accepts the server's 60 s).
+
+    The list is rotated to start at a random address, keeping the configured order after
+    it (h2, h3, h1 for h1,h2,h3). Rotating rather than always starting at the first spreads
+    pods evenly over the nodes, so the first node listed does not get every connection;
+    rotating rather than shuffling keeps the fallback order the operator wrote, and every
+    address is still tried once per connect.
     """
+    params = [
+        _parameters(address, role=role, prefix=prefix, heartbeat=heartbeat) for address in amqp_addresses(url)
+    ]
+    return rotated(params, _start(len(params)))
+
+
+def rotated(items: Sequence[T], start: int) -> list[T]:
+    """``items`` starting at index ``start`` (modulo their count), then wrapping around."""
+    if not items:
+        return []
+    start %= len(items)
+    return [*items[start:], *items[:start]]
+
+
+def _parameters(url: str, *, role: str, prefix: str, heartbeat: int | None) -> pika.URLParameters:
     params = pika.URLParameters(url)
     if heartbeat is not None:
         params.heartbeat = heartbeat

@@ -30,6 +30,7 @@ from infra.amqp.connection import (
     backoff_delay,
     connection_parameters,
     mask_url,
+    rotated,
 )
 from infra.amqp.delivery import Delivery, Dispatch, OnEvent
 from infra.amqp.outcomes import DEFAULT_TRANSIENT_RETRY_FOR_S, Action
@@ -155,6 +156,9 @@ class ConsumerRuntime:
             except (*RECOVERABLE_ERRORS, pika.exceptions.AMQPError, SessionBroken) as exc:
                 if self._stopping:
                     break
+                # The next connect starts at the next broker address (pika tries them all in
+                # order), so a node that hangs rather than refuses is not tried first again.
+                self._params = rotated(self._params, 1)
                 attempt = 0 if consuming.is_set() else attempt + 1
                 delay = backoff_delay(attempt, base=1.0, cap=self._max_delay_s)
                 # A channel the broker closed on us (e.g. 406 on declare: our queue

@@ -24,6 +24,7 @@ from infra.amqp.connection import (
     backoff_delay,
     connection_parameters,
     mask_url,
+    rotated,
 )
 from infra.amqp.messages import OutgoingMessage, build_properties
 from infra.amqp.topology import (
@@ -208,6 +209,8 @@ class Publisher:
                 return operation()
             except RETRYABLE_ERRORS as exc:
                 self.close()
+                # Start the reconnect at the next broker address (pika then tries them all).
+                self._params = rotated(self._params, 1)
                 if attempt == PUBLISH_RETRIES:
                     raise
                 self._pause(attempt, what, exc)
