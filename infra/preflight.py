@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from infra.amqp.connection import mask_url
+from infra.amqp.connection import connection_parameters, mask_url
 from infra.db.migrate import current_revision, head_revision, revision_is_behind
 
 BROKER_CONNECT_TIMEOUT_S = 5
@@ -48,9 +48,10 @@ def shown_database_url(database_url: str) -> str:
 
 def require_broker(amqp_url: str) -> None:
     """Connect once, or raise BrokerUnreachable."""
-    params = pika.URLParameters(amqp_url)
-    params.connection_attempts = 1
-    params.socket_timeout = BROKER_CONNECT_TIMEOUT_S
+    params = connection_parameters(amqp_url, role="preflight", prefix="-")
+    for address in params:
+        address.connection_attempts = 1
+        address.socket_timeout = BROKER_CONNECT_TIMEOUT_S
     try:
         pika.BlockingConnection(params).close()
     except pika.exceptions.AMQPConnectionError as exc:

@@ -60,6 +60,8 @@ def broker_check(amqp_url: str, *, cache_s: float = 30.0) -> Check:
 
     import pika
 
+    from infra.amqp.connection import connection_parameters
+
     state: dict[str, object] = {"at": None, "reason": None}
     lock = threading.Lock()
 
@@ -68,8 +70,9 @@ def broker_check(amqp_url: str, *, cache_s: float = 30.0) -> Check:
             at = state["at"]
             if isinstance(at, float) and time.monotonic() - at < cache_s:
                 return state["reason"]  # type: ignore[return-value]
-            params = pika.URLParameters(amqp_url)
-            params.connection_attempts, params.socket_timeout = 1, 2
+            params = connection_parameters(amqp_url, role="readiness", prefix="-")
+            for address in params:
+                address.connection_attempts, address.socket_timeout = 1, 2
             try:
                 pika.BlockingConnection(params).close()
                 reason = None

@@ -18,6 +18,8 @@ from private_node import PrivateNode, free_port, installed
 
 from infra.amqp import ConsumerRuntime, OutgoingMessage, Publisher, delete_topology, queue_depths
 from infra.amqp import connection as amqp_connection
+from infra.observability.wiring import broker_check
+from infra.preflight import require_broker
 
 pytestmark = pytest.mark.integration
 
@@ -90,6 +92,9 @@ def test_a_dead_first_address_is_skipped_by_publisher_consumer_and_admin() -> No
         assert sorted(d.message_id for d in recorder.calls) == ["m0", "m1", "m2", "one"]
         depths = queue_depths(url, broker.prefix, broker.queues, retry_delays=broker.retry_delays)
         assert depths and set(depths.values()) == {0}
+        # What a process checks before it starts, and what /readyz asks, take the list too.
+        require_broker(url)
+        assert broker_check(url, cache_s=0)() is None
 
 
 def test_a_runtime_reconnects_to_the_other_address_when_its_node_stops() -> None:
