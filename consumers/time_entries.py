@@ -71,9 +71,10 @@ def sync_actuals(
         stats["skipped.import_off"] = 1
         return Outcome(stats, status="skipped")
     state = u.accounts.sync_state(account.id).get("actuals") or {}
-    harvest = harvest_for(account, on_wait=_waiting(ctx, stats))
+    res = Resumable.open(ctx, SCOPE, stats)
+    harvest = harvest_for(account, on_wait=_waiting(ctx, stats, res))
+    res.per_page = harvest.per_page
     try:
-        res = Resumable.open(ctx, SCOPE, stats, per_page=harvest.per_page)
         # The run's own start, kept across its pieces: what its success and cursor date from.
         started = datetime.fromisoformat(res.remember("started", ctx.clock))
         if state.get("cursor") is None and backfill_part_entries and not res.state.get("listings"):
@@ -119,35 +120,30 @@ def _progress_reporter(ctx: Context, stats: Counter, res: Resumable) -> OnPage:
     def report(page: ListedPage) -> None:
         if page.total_entries is not None:
             res.remember("total_entries", lambda: page.total_entries)
-        ctx.progress(
-            {
-                **stats,
-                "pages": stats["listing.pages"],
-                "entries": stats["entries.received"],
-                "at": ctx.clock().isoformat(),
-                **({"total_entries": res.state["total_entries"]} if "total_entries" in res.state else {}),
-            }
-        )
+        ctx.progress(_progress(ctx, stats, res))
 
     return report
 
 
-def _waiting(ctx: Context, stats: Counter) -> Callable[[str, float], None]:
+def _waiting(ctx: Context, stats: Counter, res: Resumable) -> Callable[[str, float], None]:
     """Shows a wait on Harvest in the run's progress: 'waiting for Harvest: rate limited, 4 s'."""
 
     def show(why: str, seconds: float) -> None:
         stats[f"harvest.waits.{why}"] += 1
-        ctx.progress(
-            {
-                **stats,
-                "pages": stats["listing.pages"],
-                "entries": stats["entries.received"],
-                "at": ctx.clock().isoformat(),
-                "waiting": f"{why.replace('_', ' ')}, {seconds:.0f} s",
-            }
-        )
+        ctx.progress({**_progress(ctx, stats, res), "waiting": f"{why.replace('_', ' ')}, {seconds:.0f} s"})
 
     return show
+
+
+def _progress(ctx: Context, stats: Counter, res: Resumable) -> dict:
+    total = res.state.get("total_entries")
+    return {
+        **stats,
+        "pages": stats["listing.pages"],
+        "entries": stats["entries.received"],
+        "at": ctx.clock().isoformat(),
+        **({"total_entries": total} if total is not None else {}),
+    }
 
 
 class _Sync:

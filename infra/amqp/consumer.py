@@ -40,10 +40,8 @@ from infra.amqp.topology import (
     DEFAULT_DELIVERY_LIMIT,
     DEFAULT_PREFIX,
     DEFAULT_RETRY_DELAYS,
-    UPGRADE_HINT,
     Names,
     declare_topology,
-    is_outdated_queue_error,
 )
 from infra.amqp.worker import Policy, delivery_logging, requeue_hold_s, run_handler
 
@@ -210,19 +208,13 @@ class ConsumerRuntime:
                     connection.close()
 
     def _declare(self, channel: BlockingChannel) -> None:
-        try:
-            declare_topology(
-                channel,
-                prefix=self._names.prefix,
-                queues=self._queues,
-                delivery_limit=self._delivery_limit,
-                retry_delays=self._retry_delays,
-            )
-        except pika.exceptions.ChannelClosedByBroker as exc:
-            if is_outdated_queue_error(exc):
-                # Reconnecting cannot cure this one: name the fix next to the broker's words.
-                log.error("amqp_queue_arguments_differ", error=exc.reply_text, fix=UPGRADE_HINT)
-            raise
+        declare_topology(
+            channel,
+            prefix=self._names.prefix,
+            queues=self._queues,
+            delivery_limit=self._delivery_limit,
+            retry_delays=self._retry_delays,
+        )
 
     def _pump(self, session: Session) -> None:
         while not self._stopping:

@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pika.exceptions
+import structlog
 from pika.adapters.blocking_connection import BlockingChannel
 
 from domain.commands import QUEUES
+
+log = structlog.get_logger(__name__)
 
 DEFAULT_PREFIX = "harvest_sync"
 DEFAULT_DELIVERY_LIMIT = 5
@@ -148,8 +151,14 @@ def declare_topology(
         prefix=prefix, queues=queues, delivery_limit=delivery_limit, retry_delays=retry_delays
     )
     declare_exchanges(channel, Names(prefix))
-    for spec in specs:
-        spec.declare(channel)
+    try:
+        for spec in specs:
+            spec.declare(channel)
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if is_outdated_queue_error(exc):
+            # Reconnecting cannot cure this one: name the fix next to the broker's words.
+            log.error("amqp_queue_arguments_differ", error=exc.reply_text, fix=UPGRADE_HINT)
+        raise
 
 
 def is_outdated_queue_error(exc: BaseException) -> bool:

@@ -106,13 +106,7 @@ class SharedRateLimit:
         """
         with self._engine.begin() as conn:
             self._lock(conn)
-            state = conn.execute(
-                sa.text(
-                    "SELECT learned_limit, EXTRACT(EPOCH FROM clock_timestamp() - changed_at)"
-                    " FROM harvest_rate_state WHERE account_id = :a AND bucket = :b"
-                ),
-                self._params(),
-            ).one_or_none()
+            state = self._state(conn)
             if state is not None and float(state[1]) < self._span_s:
                 return None
             current = self._learned(state)
@@ -139,14 +133,18 @@ class SharedRateLimit:
         """The requests per window this limit allows itself now (the configured limit unless
         Harvest refused some lately)."""
         with self._engine.connect() as conn:
-            state = conn.execute(
-                sa.text(
-                    "SELECT learned_limit, EXTRACT(EPOCH FROM clock_timestamp() - changed_at)"
-                    " FROM harvest_rate_state WHERE account_id = :a AND bucket = :b"
-                ),
-                self._params(),
-            ).one_or_none()
+            state = self._state(conn)
         return self._learned(state)
+
+    def _state(self, conn: sa.Connection) -> sa.Row | None:
+        """The learned rate and its age in seconds, by the database's clock; None: none."""
+        return conn.execute(
+            sa.text(
+                "SELECT learned_limit, EXTRACT(EPOCH FROM clock_timestamp() - changed_at)"
+                " FROM harvest_rate_state WHERE account_id = :a AND bucket = :b"
+            ),
+            self._params(),
+        ).one_or_none()
 
     def _try_take(self) -> float:
         """Take a slot and return 0, or return the seconds until one frees."""
