@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import shlex
 import sys
@@ -19,6 +20,7 @@ from bench.stack import Stack
 from infra.logging import configure_logging
 
 RATE_LIMITED = "100/15"
+ACCOUNTS = {"scheduler": 10_000, "tenants": 2000, "fairness": 500, "partitioning": 200}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,6 +143,15 @@ def _all(args: argparse.Namespace) -> Iterator[Section]:
     yield from _resume(args)
 
 
+def _own_module(name: str) -> Callable[[argparse.Namespace], Iterator[Section]]:
+    """A scenario that builds its own stack: ``bench.scenarios.NAME.run(args)``, imported when run."""
+
+    def run(args: argparse.Namespace) -> Iterator[Section]:
+        return importlib.import_module(f"bench.scenarios.{name}").run(args)
+
+    return run
+
+
 SCENARIOS: dict[str, Callable[[argparse.Namespace], Iterator[Section]]] = {
     "backfill": _backfill,
     "incremental": _incremental,
@@ -149,6 +160,9 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], Iterator[Section]]] = {
     "autofill": _autofill,
     "scheduler": _scheduler,
     "resume": _resume,
+    "tenants": _own_module("tenants"),
+    "fairness": _own_module("fairness"),
+    "partitioning": _own_module("partitioning"),
     "all": _all,
 }
 
@@ -174,6 +188,9 @@ def _parser() -> argparse.ArgumentParser:
         "autofill": "weekly autofill (default 2,000 people x 5 days)",
         "scheduler": "one scheduler tick publishing a day of commands (default 10,000 accounts)",
         "resume": "a first sync undisturbed, then with its worker killed at 80%: what the kill costs",
+        "tenants": "N small agencies' first syncs, then a day of scheduled dailies (default 2,000)",
+        "fairness": "500 accounts' dailies queued while a 750k first sync runs in parts",
+        "partitioning": "backfill and daily cost at 20M entries, hash-partitioned against plain tables",
         "all": "every scenario with the defaults of the issue",
     }
     for name, text in helps.items():
@@ -185,5 +202,5 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--entries-per-day", type=float, help="per person and working day (default 3.0)")
         p.add_argument("--workers", type=int, default=None if name == "ratelimit" else 2)
         p.add_argument("--part-entries", type=int, help="BACKFILL_PART_ENTRIES (default: 3 parts per worker)")
-        p.add_argument("--accounts", type=int, default=10_000, help="scheduler: accounts")
+        p.add_argument("--accounts", type=int, default=ACCOUNTS.get(name), help="accounts in the scenario")
     return parser
