@@ -187,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
         "entities": "entity discovery (default 5,000 people, 10,000 projects)",
         "autofill": "weekly autofill (default 2,000 people x 5 days)",
         "scheduler": "one scheduler tick publishing a day of commands (default 10,000 accounts)",
-        "resume": "a first sync undisturbed, then with its worker killed at 80%: what the kill costs",
+        "resume": "a first sync undisturbed, then with its worker killed at 80%%: what the kill costs",
         "tenants": "N small agencies' first syncs, then a day of scheduled dailies (default 2,000)",
         "fairness": "500 accounts' dailies queued while a 750k first sync runs in parts",
         "partitioning": "backfill and daily cost at 20M entries, hash-partitioned against plain tables",
