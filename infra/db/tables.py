@@ -2,6 +2,13 @@
 
 Every row carries account_id and every query filters on it: one account never sees another's
 data. Harvest ids are BIGINT (time-entry ids already pass 2^31).
+
+Ready to shard (migration 0011): every primary and unique key of a per-account table leads
+with account_id, and a reference between two of them is (account_id, x_id) -> (account_id,
+id), so no key crosses accounts (tests/integration/test_shard_ready.py reads the catalog).
+The hot tables (HASH_PARTITIONED) are hash-partitioned by account_id when `harvest-sync
+migrate` ran with DB_HASH_PARTITIONS >= 2; the columns, keys and indexes are the same either
+way, so these tables describe both.
 """
 
 from __future__ import annotations
@@ -15,11 +22,23 @@ PROJECT_TYPES = ("time_and_materials", "fixed_price", "non_billable")
 ACCOUNT_STATUSES = ("active", "needs_attention", "disabled")
 RUN_STATUSES = ("queued", "running", "retrying", "succeeded", "failed", "skipped")
 ENTITY_TYPES = ("client", "project", "person")
+# Hash-partitioned by account_id if DB_HASH_PARTITIONS >= 2 at migration 0011.
+HASH_PARTITIONED = ("time_entries", "actuals", "import_ledger", "processed_messages", "sync_runs")
+# Tables of no one account (Citus reference tables, README "The path to Citus").
+GLOBAL_TABLES = ("accounts", "console_users", "console_login_failures")
 
 
 def _account_fk() -> sa.Column:
     return sa.Column(
         "account_id", sa.BigInteger, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
+    )
+
+
+def _same_account(column: str, table: str, ondelete: str | None = None) -> sa.ForeignKeyConstraint:
+    """A reference to a row of the same account: (account_id, column) -> table (account_id, id)
+    (migration 0011). No key crosses accounts, so Citus can co-locate the two tables."""
+    return sa.ForeignKeyConstraint(
+        ["account_id", column], [f"{table}.account_id", f"{table}.id"], ondelete=ondelete
     )
 
 
@@ -72,68 +91,78 @@ account_sync_state = sa.Table(
 clients = sa.Table(
     "clients",
     metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("id", sa.BigInteger, sa.Identity(), nullable=False),
     _account_fk(),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("archived", sa.Boolean, nullable=False, server_default=sa.false()),
     _created_at(),
+    sa.PrimaryKeyConstraint("account_id", "id"),
 )
 
 roles = sa.Table(
     "roles",
     metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("id", sa.BigInteger, sa.Identity(), nullable=False),
     _account_fk(),
     sa.Column("name", sa.Text, nullable=False),
     # Matching is case- and space-insensitive; the key enforces one role per spelling family.
     sa.Column("match_key", sa.Text, nullable=False),
     _created_at(),
+    sa.PrimaryKeyConstraint("account_id", "id"),
     sa.UniqueConstraint("account_id", "match_key", name="roles_account_match_key"),
 )
 
 projects = sa.Table(
     "projects",
     metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("id", sa.BigInteger, sa.Identity(), nullable=False),
     _account_fk(),
     sa.Column("name", sa.Text, nullable=False),
-    sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id", ondelete="SET NULL")),
+    sa.Column("client_id", sa.BigInteger),
     sa.Column("project_type", sa.Text, nullable=False),
     sa.Column("budget", sa.Numeric(14, 2)),
     sa.Column("tags", ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.Column("archived", sa.Boolean, nullable=False, server_default=sa.false()),
     _created_at(),
     sa.CheckConstraint(f"project_type IN {PROJECT_TYPES}", name="projects_type_valid"),
+    sa.PrimaryKeyConstraint("account_id", "id"),
+    _same_account("client_id", "clients", ondelete="SET NULL (client_id)"),
 )
 
 people = sa.Table(
     "people",
     metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("id", sa.BigInteger, sa.Identity(), nullable=False),
     _account_fk(),
     sa.Column("first_name", sa.Text, nullable=False),
     sa.Column("last_name", sa.Text, nullable=False),
     sa.Column("email", sa.Text),
-    sa.Column("role_id", sa.BigInteger, sa.ForeignKey("roles.id"), nullable=False),
+    sa.Column("role_id", sa.BigInteger, nullable=False),
     sa.Column("cost", sa.Numeric(12, 2)),
     sa.Column("archived", sa.Boolean, nullable=False, server_default=sa.false()),
     _created_at(),
+    sa.PrimaryKeyConstraint("account_id", "id"),
+    _same_account("role_id", "roles"),
 )
 
 external_refs = sa.Table(
     "external_refs",
     metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("id", sa.BigInteger, sa.Identity(), nullable=False),
     _account_fk(),
     sa.Column("entity_type", sa.Text, nullable=False),
-    sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id", ondelete="CASCADE")),
-    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE")),
-    sa.Column("person_id", sa.BigInteger, sa.ForeignKey("people.id", ondelete="CASCADE")),
+    sa.Column("client_id", sa.BigInteger),
+    sa.Column("project_id", sa.BigInteger),
+    sa.Column("person_id", sa.BigInteger),
     sa.Column("harvest_id", sa.BigInteger, nullable=False),
     sa.Column("source", sa.Text, nullable=False, server_default="import"),
     _created_at(),
     # A Harvest id belongs to at most one entity per account and type; an entity may hold many.
     sa.UniqueConstraint("account_id", "entity_type", "harvest_id", name="external_refs_one_owner"),
+    sa.PrimaryKeyConstraint("account_id", "id"),
+    _same_account("client_id", "clients", ondelete="CASCADE"),
+    _same_account("project_id", "projects", ondelete="CASCADE"),
+    _same_account("person_id", "people", ondelete="CASCADE"),
     sa.CheckConstraint(f"entity_type IN {ENTITY_TYPES}", name="external_refs_type_valid"),
     sa.CheckConstraint(
         "(entity_type = 'client' AND client_id IS NOT NULL AND project_id IS NULL AND person_id IS NULL)"
@@ -146,23 +175,27 @@ external_refs = sa.Table(
 assignments = sa.Table(
     "assignments",
     metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("id", sa.BigInteger, sa.Identity(), nullable=False),
     _account_fk(),
-    sa.Column("person_id", sa.BigInteger, sa.ForeignKey("people.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("role_id", sa.BigInteger, sa.ForeignKey("roles.id"), nullable=False),
+    sa.Column("person_id", sa.BigInteger, nullable=False),
+    sa.Column("project_id", sa.BigInteger, nullable=False),
+    sa.Column("role_id", sa.BigInteger, nullable=False),
     sa.Column("start_date", sa.Date, nullable=False),
     sa.Column("end_date", sa.Date, nullable=False),
     sa.Column("minutes_per_day", sa.Integer, nullable=False),
     _created_at(),
     sa.CheckConstraint("end_date >= start_date", name="assignments_dates_ordered"),
     sa.CheckConstraint("minutes_per_day >= 0", name="assignments_minutes_non_negative"),
+    sa.PrimaryKeyConstraint("account_id", "id"),
+    _same_account("person_id", "people", ondelete="CASCADE"),
+    _same_account("project_id", "projects", ondelete="CASCADE"),
+    _same_account("role_id", "roles"),
 )
 
 sync_runs = sa.Table(
     "sync_runs",
     metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("id", sa.BigInteger, sa.Identity(), nullable=False),
     _account_fk(),
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("message_id", sa.Text, nullable=False),
@@ -174,6 +207,7 @@ sync_runs = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True)),
     sa.Column("error", sa.Text),
     sa.UniqueConstraint("account_id", "message_id", name="sync_runs_one_per_message"),
+    sa.PrimaryKeyConstraint("account_id", "id"),
     sa.CheckConstraint(f"status IN {RUN_STATUSES}", name="sync_runs_status_valid"),
 )
 
@@ -184,7 +218,7 @@ HOT_UPDATE_ROOM = {"fillfactor": 90}
 import_ledger = sa.Table(
     "import_ledger",
     metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("id", sa.BigInteger, sa.Identity(), nullable=False),
     _account_fk(),
     sa.Column("record_type", sa.Text, nullable=False),
     sa.Column("harvest_id", sa.BigInteger, nullable=False),
@@ -193,21 +227,20 @@ import_ledger = sa.Table(
     sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.UniqueConstraint("account_id", "record_type", "harvest_id", name="import_ledger_one_per_record"),
+    sa.PrimaryKeyConstraint("account_id", "id"),
     postgresql_with=HOT_UPDATE_ROOM,  # an edited held entry rewrites its detail
 )
 
 processed_messages = sa.Table(
     "processed_messages",
     metadata,
+    _account_fk(),  # migration 0011: the inbox is per account too
     sa.Column("consumer", sa.Text, nullable=False),
     sa.Column("message_id", sa.Text, nullable=False),
     sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-    sa.PrimaryKeyConstraint("consumer", "message_id"),
+    sa.PrimaryKeyConstraint("account_id", "consumer", "message_id"),
 )
 
-sa.Index("clients_account", clients.c.account_id)
-sa.Index("projects_account", projects.c.account_id)
-sa.Index("people_account", people.c.account_id)
 sa.Index("external_refs_client", external_refs.c.client_id)
 sa.Index("external_refs_project", external_refs.c.project_id)
 sa.Index("external_refs_person", external_refs.c.person_id)
@@ -261,11 +294,11 @@ time_entries = sa.Table(
 actuals = sa.Table(
     "actuals",
     metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("id", sa.BigInteger, sa.Identity(), nullable=False),
     _account_ref(),
-    sa.Column("person_id", sa.BigInteger, sa.ForeignKey("people.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("role_id", sa.BigInteger, sa.ForeignKey("roles.id"), nullable=False),
+    sa.Column("person_id", sa.BigInteger, nullable=False),
+    sa.Column("project_id", sa.BigInteger, nullable=False),
+    sa.Column("role_id", sa.BigInteger, nullable=False),
     sa.Column("date", sa.Date, nullable=False),
     sa.Column("billable_minutes", sa.Integer, nullable=False, server_default="0"),
     sa.Column("nonbillable_minutes", sa.Integer, nullable=False, server_default="0"),
@@ -274,6 +307,10 @@ actuals = sa.Table(
     sa.UniqueConstraint(
         "account_id", "person_id", "project_id", "role_id", "date", name="actuals_one_per_key"
     ),
+    sa.PrimaryKeyConstraint("account_id", "id"),
+    _same_account("person_id", "people", ondelete="CASCADE"),
+    _same_account("project_id", "projects", ondelete="CASCADE"),
+    _same_account("role_id", "roles"),
     postgresql_with=HOT_UPDATE_ROOM,  # an actual's minutes change in place, as an entry's do
 )
 
@@ -281,8 +318,9 @@ actuals_dirty_people = sa.Table(
     "actuals_dirty_people",
     metadata,
     _account_fk(),
-    sa.Column("person_id", sa.BigInteger, sa.ForeignKey("people.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("person_id", sa.BigInteger, nullable=False),
     sa.PrimaryKeyConstraint("account_id", "person_id"),
+    _same_account("person_id", "people", ondelete="CASCADE"),
 )
 
 sa.Index(
@@ -314,13 +352,15 @@ sa.Index("actuals_account_date", actuals.c.account_id, actuals.c.date)
 time_off = sa.Table(
     "time_off",
     metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("id", sa.BigInteger, sa.Identity(), nullable=False),
     _account_fk(),
-    sa.Column("person_id", sa.BigInteger, sa.ForeignKey("people.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("person_id", sa.BigInteger, nullable=False),
     sa.Column("start_date", sa.Date, nullable=False),
     sa.Column("end_date", sa.Date, nullable=False),
     _created_at(),
     sa.CheckConstraint("end_date >= start_date", name="time_off_dates_ordered"),
+    sa.PrimaryKeyConstraint("account_id", "id"),
+    _same_account("person_id", "people", ondelete="CASCADE"),
 )
 
 autofill_weeks = sa.Table(

@@ -113,16 +113,18 @@ class UnitOfWork:
         return bool(self.conn.execute(sa.text(sql), params).scalar())
 
     def processed(self, consumer: str, message_id: str) -> bool:
-        """Inbox: whether this consumer already completed this message (or run)."""
+        """Inbox (the account's own): whether this consumer already completed this message (or run)."""
         c = t.processed_messages.c
-        query = sa.select(sa.literal(1)).where(c.consumer == consumer, c.message_id == message_id)
+        query = sa.select(sa.literal(1)).where(
+            c.account_id == self.account_id, c.consumer == consumer, c.message_id == message_id
+        )
         return self.conn.execute(query).first() is not None
 
     def claim_message(self, consumer: str, message_id: str) -> bool:
         """Inbox: False when this consumer already committed this message (a duplicate)."""
         stmt = (
             sa.dialects.postgresql.insert(t.processed_messages)
-            .values(consumer=consumer, message_id=message_id)
+            .values(account_id=self.account_id, consumer=consumer, message_id=message_id)
             .on_conflict_do_nothing()
             .returning(t.processed_messages.c.message_id)
         )
