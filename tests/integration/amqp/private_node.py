@@ -36,6 +36,9 @@ started this way share that cookie too, so they can be clustered with ``ctl``
 (``stop_app``, ``join_cluster <other.node>``, ``start_app``). The node registers its name
 with the machine's epmd (and starts one if none runs; that epmd is left running).
 
+``kill`` sends SIGKILL to the node's OS processes and keeps its directory; ``relaunch``
+starts it again from there, with the same name and ports (a crashed node coming back).
+
 ``start`` waits until the rabbit app runs (``rabbitmqctl wait <pidfile>``; a node that dies
 while starting fails at once); ``launch`` and ``wait_until_running`` are its two halves, for
 starting several nodes at a time. ``stop`` (also on exit, and after a failed start) stops
@@ -135,19 +138,22 @@ class PrivateNode:
         self.base_dir = Path(tempfile.mkdtemp(prefix=f"{self.node.split('@')[0]}-"))
         self.base_dir.chmod(0o755)
         self._write_files()
-        self._launched_at = time.monotonic()
-        with open(self._dir() / "launch.out", "wb") as out:
-            done = subprocess.run(
-                [SERVER, "-detached"],
-                env=self._server_env(),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=self.start_timeout,
-                check=False,
-            )
-        if done.returncode != 0:
-            raise PrivateNodeError(f"{SERVER} -detached exited {done.returncode}{self._tail()}")
+        self._spawn()
+
+    def relaunch(self) -> None:
+        """Start a killed node again, with its name, ports, data and logs (then wait as after
+        ``launch``); the way a crashed machine's node comes back."""
+        if self._pids():
+            raise RuntimeError(f"{self.node} is still running")
+        # A stale pid file would make `rabbitmqctl wait` watch the dead process.
+        self.pid_file.unlink(missing_ok=True)
+        self._spawn()
+
+    def kill(self) -> None:
+        """``kill -9`` the node's OS processes and wait until they are gone; its files stay."""
+        self._kill_leftovers()
+        if self._pids():
+            raise PrivateNodeError(f"{self.node} survived SIGKILL: {sorted(self._pids())}")
 
     def wait_until_running(self) -> None:
         """Wait for the pid file, the node and then its rabbit app (``rabbitmqctl wait``)."""
@@ -226,6 +232,21 @@ class PrivateNode:
             uid, gid = owner
             for path in (d, *d.rglob("*")):
                 os.chown(path, uid, gid)
+
+    def _spawn(self) -> None:
+        self._launched_at = time.monotonic()
+        with open(self._dir() / "launch.out", "ab") as out:
+            done = subprocess.run(
+                [SERVER, "-detached"],
+                env=self._server_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=self.start_timeout,
+                check=False,
+            )
+        if done.returncode != 0:
+            raise PrivateNodeError(f"{SERVER} -detached exited {done.returncode}{self._tail()}")
 
     def _server_env(self) -> dict[str, str]:
         d = self._dir()

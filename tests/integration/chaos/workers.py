@@ -11,25 +11,36 @@ import time
 from pathlib import Path
 
 HARVEST_SYNC = str(Path(sys.executable).with_name("harvest-sync"))
+# `harvest-sync` whose first connect tries AMQP_URL's addresses in the order given (a
+# process starts at a random one, to spread pods over the nodes), for a test that puts each
+# worker on a node of its choosing. Later reconnects move on through the list as usual.
+FIRST_ADDRESS_FIRST = (
+    "from infra.amqp import connection; connection._start = lambda count: 0; "
+    "from harvest_sync.cli import main; main()"
+)
 
 
 class WorkerPool:
-    def __init__(self, env: dict[str, str], queues: str, log_dir: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], queues: str, log_dir: Path, *, first_address_first: bool = False
+    ) -> None:
         self.env = {**os.environ, **env}
         self.queues = queues
         self.log_dir = log_dir
+        self.command = [sys.executable, "-c", FIRST_ADDRESS_FIRST] if first_address_first else [HARVEST_SYNC]
         self.procs: list[subprocess.Popen] = []
         self.started = 0
         self.killed = 0
 
-    def start(self, n: int = 1) -> None:
+    def start(self, n: int = 1, **env: str) -> None:
+        """Start ``n`` workers, with ``env`` added to the pool's environment."""
         for _ in range(n):
             self.started += 1
             log = (self.log_dir / f"worker-{self.started}.log").open("w")
             self.procs.append(
                 subprocess.Popen(
-                    [HARVEST_SYNC, "worker", "--queues", self.queues],
-                    env=self.env,
+                    [*self.command, "worker", "--queues", self.queues],
+                    env={**self.env, **env},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
