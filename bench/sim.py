@@ -50,13 +50,22 @@ class Agency:
 class Simulator:
     """A started simulator; `stop()` ends it."""
 
-    def __init__(self, env: BenchEnv, agency: Agency, *, rate_limit: bool, ready_timeout_s: float = 300):
+    def __init__(
+        self,
+        env: BenchEnv,
+        agency: Agency,
+        *,
+        rate_limit: bool,
+        accounts: int = 1,
+        ready_timeout_s: float = 300,
+    ):
+        self.accounts = accounts
         self.port = _free_port()
         self.token = secrets.token_urlsafe(18)
         self.base_url = f"http://127.0.0.1:{self.port}/v2"
         self.control_url = f"http://127.0.0.1:{self.port}/_sim"
         args = [procs.CLI, "simulator", "--host=127.0.0.1", f"--port={self.port}", *agency.args()]
-        args += [f"--account-id={HARVEST_ACCOUNT_ID}"]
+        args += [f"--account-id={HARVEST_ACCOUNT_ID}", f"--accounts={accounts}"]
         if not rate_limit:
             args.append("--no-rate-limit")
         self.proc = procs.start("simulator", args, {**env.env(), "SIMULATOR_TOKEN": self.token}, env.workdir)
@@ -80,6 +89,12 @@ class Simulator:
                 pass  # bound but still generating: the connection waits in the backlog
             time.sleep(0.25)
         raise RuntimeError(f"simulator not ready after {timeout_s:.0f}s")
+
+    def tenant(self, index: int) -> tuple[int, str]:
+        """(Harvest account id, token) of the simulator's `index`-th account (0: the first)."""
+        from simulator.cli import tenant_token
+
+        return HARVEST_ACCOUNT_ID + index, tenant_token(self.token, index)
 
     def stop(self) -> None:
         self.proc.stop()

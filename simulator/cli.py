@@ -15,6 +15,13 @@ from simulator.server import SimulatorServer
 DEFAULT_TOKEN = "sim-token"
 
 
+def tenant_token(token: str, index: int) -> str:
+    """The token of the `index`-th account of a simulator serving several (`--accounts N`):
+    the first keeps the token itself, each other one its own, derived from it, so that a
+    client holding one account's token cannot read another's."""
+    return token if index == 0 else f"{token}-{index}"
+
+
 def _parse_rate_limit(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, float]:
     """``100/15`` -> (100 requests, 15.0 seconds)."""
     try:
@@ -50,6 +57,14 @@ _rate = click.FloatRange(0.0, 1.0)
 @click.option("--entries-per-day", default=2.0, show_default=True, type=click.FloatRange(min=0.0))
 @click.option("--end-date", default=None, callback=_parse_date, help="Last day of data (default today, UTC).")
 @click.option("--account-id", default=1000001, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--accounts",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Accounts to serve, ids from --account-id up, each with its own seed and token"
+    " (the N-th after the first: TOKEN-N).",
+)
 @click.option(
     "--token-env",
     default="SIMULATOR_TOKEN",
@@ -87,6 +102,7 @@ def simulator_command(
     entries_per_day: float,
     end_date: date | None,
     account_id: int,
+    accounts: int,
     token_env: str,
     rate_limit: tuple[int, float],
     no_rate_limit: bool,
@@ -114,17 +130,18 @@ def simulator_command(
         retry_after_s=retry_after_s,
         updated_since_inclusive=updated_since_inclusive,
     )
-    sim.add_account(
-        account_id=account_id,
-        token=token,
-        seed=seed,
-        people=people,
-        projects=projects,
-        clients=clients,
-        days=days,
-        entries_per_day=entries_per_day,
-        end_date=end_date,
-    )
+    for index in range(accounts):
+        sim.add_account(
+            account_id=account_id + index,
+            token=tenant_token(token, index),
+            seed=seed + index,
+            people=people,
+            projects=projects,
+            clients=clients,
+            days=days,
+            entries_per_day=entries_per_day,
+            end_date=end_date,
+        )
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -132,7 +149,8 @@ def simulator_command(
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     sim.start()
-    click.echo(f"Harvest simulator serving {sim.base_url} account_id={account_id} control={sim.control_url}")
+    served = f"account_id={account_id}" + (f"..{account_id + accounts - 1}" if accounts > 1 else "")
+    click.echo(f"Harvest simulator serving {sim.base_url} {served} control={sim.control_url}")
     try:
         while not stop.wait(0.5):
             pass
