@@ -57,15 +57,22 @@ class TimeEntryRepository:
         # One primary-key probe per id. LIMIT 1 keeps the subquery from being flattened into
         # a join the planner may cost as a scan of the account's rows: with statistics that
         # lag a large first sync (autovacuum has not caught up, or is off) it did, and every
-        # page then read the whole history (O(N^2) for a backfill).
+        # page then read the whole history (O(N^2) for a backfill). The first id from it in
+        # key order (>=, ORDER BY), not the id itself (=): when the statistics know nothing of
+        # the account (a new one among accounts they all know), every index led by
+        # account_id looks as cheap as the key, and the planner took time_entries_spent_date,
+        # scanning the account's rows per id (a page of 2,000 ids against 1M rows: 69 s; 20
+        # ms now); only the key hands that id over in its order at once.
         rows = self.conn.execute(
             sa.text(
                 f"""
                 SELECT t.* FROM unnest(CAST(:ids AS bigint[])) AS i(harvest_id)
                 CROSS JOIN LATERAL (
                     SELECT {", ".join(STORED_COLUMNS)} FROM time_entries
-                    WHERE account_id = :account_id AND harvest_id = i.harvest_id LIMIT 1
+                    WHERE account_id = :account_id AND harvest_id >= i.harvest_id
+                    ORDER BY harvest_id LIMIT 1
                 ) AS t
+                WHERE t.harvest_id = i.harvest_id
                 """
             ),
             {"ids": pg_int_array(ids), "account_id": self.account_id},
