@@ -34,7 +34,8 @@ def test_edited_rows_have_room_for_hot_updates(engine):
         options = dict(
             conn.execute(
                 sa.text(
-                    "SELECT t.relname, array_agg(DISTINCT array_to_string(coalesce(p.reloptions, t.reloptions), ','))"
+                    "SELECT t.relname,"
+                    " array_agg(DISTINCT array_to_string(coalesce(p.reloptions, t.reloptions), ','))"
                     " FROM pg_class t LEFT JOIN pg_inherits i ON i.inhparent = t.oid"
                     " LEFT JOIN pg_class p ON p.oid = i.inhrelid"
                     " WHERE t.relname = ANY(:names) GROUP BY t.relname"
