@@ -14,6 +14,7 @@ side with their ratio.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import time
@@ -139,10 +140,35 @@ def load(engine: sa.Engine, accounts: int, entries: int) -> float:
     started = time.monotonic()
     per_account = entries // accounts if accounts else 0
     end = datetime.now(UTC).date() - timedelta(days=1)
-    for i in range(accounts):
-        with engine.begin() as conn:
-            _load_account(conn, i, per_account, end)
+    with _without_secondary_indexes(engine, ("time_entries", "actuals")):
+        for i in range(accounts):
+            with engine.begin() as conn:
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                _load_account(conn, i, per_account, end)
     return time.monotonic() - started
+
+
+@contextlib.contextmanager
+def _without_secondary_indexes(engine: sa.Engine, tables: tuple[str, ...]) -> Iterator[None]:
+    """Drop the tables' indexes other than their keys' while loading, build them again after:
+    built once at the end rather than entry by entry."""
+    with engine.begin() as conn:
+        indexes = conn.execute(
+            sa.text(
+                "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+                " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid"
+                " WHERE t.relname = ANY(:tables) AND NOT i.indisunique AND NOT t.relispartition"
+            ),
+            {"tables": list(tables)},
+        ).all()
+        for name, _definition in indexes:
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            for _name, definition in indexes:
+                conn.exec_driver_sql(definition)
 
 
 def _load_account(conn: sa.Connection, i: int, entries: int, end) -> None:
