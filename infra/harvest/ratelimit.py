@@ -3,8 +3,8 @@
 Harvest allows 100 requests per 15 s per token and answers 429 beyond. Four workers syncing
 one account each keeping their own count would together send four times that; so the count
 lives in PostgreSQL, which every worker already shares: a log of request times per account,
-read and appended under an advisory lock. A slot is one short transaction (about a millisecond
-here) per Harvest request, which returns up to 2,000 entries.
+read and appended under an advisory lock. A slot is one round trip to PostgreSQL (one short
+transaction, committed without waiting for the disk) per Harvest request.
 
 Another app may use the same token and spend part of those 100 requests. Harvest then answers
 429 to requests this limit let through; the limit learns from it, AIMD-style as TCP does: a
@@ -147,49 +147,27 @@ class SharedRateLimit:
         ).one_or_none()
 
     def _try_take(self) -> float:
-        """Take a slot and return 0, or return the seconds until one frees."""
-        params = self._params()
-        with self._engine.begin() as conn:
-            self._lock(conn)
-            # The database's clock, so every pod measures the window the same way.
-            conn.execute(
-                sa.text(
-                    "DELETE FROM harvest_request_log WHERE account_id = :a AND bucket = :b"
-                    " AND at <= clock_timestamp() - make_interval(secs => :span)"
-                ),
-                params,
-            )
-            # The learned rate comes with the count: no second round trip per request.
-            used, learned, since_s = conn.execute(
-                sa.text(
-                    "SELECT (SELECT count(*) FROM harvest_request_log"
-                    "         WHERE account_id = :a AND bucket = :b),"
-                    " s.learned_limit, EXTRACT(EPOCH FROM clock_timestamp() - s.changed_at)"
-                    " FROM (SELECT 1) AS one LEFT JOIN harvest_rate_state AS s"
-                    " ON s.account_id = :a AND s.bucket = :b"
-                ),
-                params,
-            ).one()
+        """Take a slot and return 0, or return the seconds until one frees.
+
+        One round trip when a slot is free: the statements below travel in one query string,
+        which PostgreSQL runs as one transaction, so the lock taken by the first holds for the
+        rest and is released at its end; the slot is inserted before it is known to be free
+        (the count comes in the same statement) and given back at once when it was not, so a
+        process that waits costs a second round trip, and another process counting meanwhile
+        only waits a little longer. The log is committed without waiting for the disk: what a
+        crash of PostgreSQL may lose is the last fraction of a second of slots, a few requests
+        Harvest would then refuse (and the limit learn from) rather than a wrong count."""
+        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            taken = conn.exec_driver_sql(_TAKE, self._params()).one()
+            used, learned, since_s, ctid = taken
             allowed = max(1, math.floor(self._learned(None if learned is None else (learned, since_s))))
             if used < allowed:
-                conn.execute(
-                    sa.text(
-                        "INSERT INTO harvest_request_log (account_id, bucket, at)"
-                        " VALUES (:a, :b, clock_timestamp())"
-                    ),
-                    params,
-                )
                 return 0.0
             # Only a waiting process asks this: the age of the request whose expiry brings the
             # count under the allowed rate (the oldest, unless the rate was lowered).
-            age = conn.execute(
-                sa.text(
-                    "SELECT EXTRACT(EPOCH FROM clock_timestamp() - at) FROM harvest_request_log"
-                    " WHERE account_id = :a AND bucket = :b ORDER BY at OFFSET :skip LIMIT 1"
-                ),
-                {**params, "skip": used - allowed},
-            ).scalar_one()
-        return max(0.01, self._span_s - float(age))
+            age = conn.exec_driver_sql(_GIVE_BACK, {**self._params(), "ctid": ctid, "skip": used - allowed})
+            age_s = age.scalar()
+        return max(0.01, self._span_s - float(age_s if age_s is not None else self._span_s))
 
     def _learned(self, state: sa.Row | tuple | None) -> float:
         if state is None:
@@ -207,6 +185,33 @@ class SharedRateLimit:
             "b": self._bucket,
             "span": self._span_s,
         }
+
+
+# Take a slot: the lock, expired slots deleted, a slot inserted, and in the same statement (the
+# same snapshot, so without the new slot) how many were taken in the window and the learned
+# rate. The database's clock, so every pod measures the window the same way.
+_TAKE = """
+SET LOCAL synchronous_commit = off;
+SELECT pg_advisory_xact_lock(%(c)s, CAST(%(a)s AS integer));
+WITH expired AS (
+    DELETE FROM harvest_request_log WHERE account_id = %(a)s AND bucket = %(b)s
+    AND at <= clock_timestamp() - make_interval(secs => %(span)s)
+), taken AS (
+    INSERT INTO harvest_request_log (account_id, bucket, at) VALUES (%(a)s, %(b)s, clock_timestamp())
+    RETURNING ctid
+)
+SELECT (SELECT count(*) FROM harvest_request_log WHERE account_id = %(a)s AND bucket = %(b)s
+        AND at > clock_timestamp() - make_interval(secs => %(span)s)),
+    s.learned_limit, EXTRACT(EPOCH FROM clock_timestamp() - s.changed_at), (SELECT ctid FROM taken)::text
+FROM (SELECT 1) AS one LEFT JOIN harvest_rate_state AS s ON s.account_id = %(a)s AND s.bucket = %(b)s
+"""
+# A slot that was not free, given back; and the age of the slot whose expiry frees one.
+_GIVE_BACK = """
+DELETE FROM harvest_request_log WHERE ctid = CAST(%(ctid)s AS tid) AND account_id = %(a)s AND bucket = %(b)s;
+SELECT EXTRACT(EPOCH FROM clock_timestamp() - at) FROM harvest_request_log
+WHERE account_id = %(a)s AND bucket = %(b)s AND at > clock_timestamp() - make_interval(secs => %(span)s)
+ORDER BY at OFFSET %(skip)s LIMIT 1
+"""
 
 
 def parse_rate_limit(text: str) -> tuple[int, float] | None:
