@@ -113,9 +113,9 @@ def test_the_node_leading_time_entries_killed_mid_sync(cluster_app, cluster, sim
             )
             if stop.is_set():
                 return
+            seen["stored_at_kill"] = _stored(cluster_app, running)
             seen["killed_at"] = time.time()
             leader.kill()
-            seen["stored_at_kill"] = _stored(cluster_app, running)
             seen["mid_sync"] = not stop.is_set()
             survivor = next(n for n in cluster.nodes if n is not leader)
             _until(
@@ -123,6 +123,7 @@ def test_the_node_leading_time_entries_killed_mid_sync(cluster_app, cluster, sim
             )
             seen["back_in"] = _reconnect_seconds(pool, seen["killed_at"])
             seen["homes_after"] = _wait_for_homes(cluster, pool, survivor)
+            cluster.wait_for(lambda: cluster.leader_of(queue, survivor) is not leader, 30, "a new leader")
             seen["new_leader"] = cluster.leader_of(queue, survivor)
             t0 = time.monotonic()
             cluster.rejoin(leader)
@@ -142,11 +143,13 @@ def test_the_node_leading_time_entries_killed_mid_sync(cluster_app, cluster, sim
     )
     assert "error" not in seen, f"{seen['error']!r}\n{pool.logs()}"
     assert "members" in seen, f"the chaos did not finish: {seen}"
-    also_led = sorted(q for q, n in leaders.items() if n == leader.node and q != "time_entries")
+    led = ", ".join(
+        ["time_entries", *sorted(q for q, n in leaders.items() if n == leader.node and q != "time_entries")]
+    )
     outcome.notes = (
-        f"killed {_stem(leader)}, leader of time_entries{' and ' + ', '.join(also_led) if also_led else ''}, "
-        f"at {seen['stored_at_kill']} entries; workers consuming again {seen['back_in']:.1f} s later; "
-        f"new leader {_stem(seen['new_leader'])}; node back in {seen['rejoined_in']:.0f} s"
+        f"{_stem(leader)} (leader of {led}) killed at {seen['stored_at_kill']} entries; "
+        f"workers consuming again {seen['back_in']:.1f} s later; new leader {_stem(seen['new_leader'])}; "
+        f"{_stem(leader)} back in {seen['rejoined_in']:.0f} s"
         f"{' (mid-sync)' if seen['rejoined_mid_sync'] else ' (after the sync)'}, "
         f"{len(seen['members'][1])}/3 members online"
     )
@@ -199,9 +202,9 @@ def _consumer_homes(cluster: RabbitCluster, pool: WorkerPool, asked: PrivateNode
     pids = {p.pid for p in pool.procs}
     homes = {}
     for node, name in cluster.connections(asked):
-        role, pid = name.split("/")[1], name.rsplit("/", 1)[-1]
-        if role == "consumer" and pid.isdigit() and int(pid) in pids:
-            homes[int(pid)] = node
+        parts = name.split("/")  # harvest-sync/<role>/<prefix>/<host>/<pid>
+        if len(parts) == 5 and parts[1] == "consumer" and parts[4].isdigit() and int(parts[4]) in pids:
+            homes[int(parts[4])] = node
     return homes
 
 
@@ -215,9 +218,11 @@ def _events(pool: WorkerPool, since: float) -> list[list[tuple[float, str]]]:
                 record = json.loads(line)
             except ValueError:
                 continue  # a library's plain line
+            if not isinstance(record, dict) or "timestamp" not in record:
+                continue
             at = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
             if at >= since:
-                events.append((at, record["event"]))
+                events.append((at, record.get("event", "")))
         out.append(events)
     return out
 
