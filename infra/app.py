@@ -5,10 +5,12 @@ table is wired above the layers (harvest_sync.bootstrap), which hands it to the 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
 import sqlalchemy as sa
 
 from domain.accounts import AccountRecord
@@ -20,7 +22,7 @@ from infra.config import ConfigError, Settings, load_settings
 from infra.crypto import TokenCipher
 from infra.db.engine import make_engine
 from infra.db.uow import UnitOfWork
-from infra.harvest.client import HarvestClient
+from infra.harvest.client import HarvestClient, shared_session
 from infra.harvest.patience import Patience
 from infra.harvest.ratelimit import SharedRateLimit, bucket_limits
 from infra.observability.metrics import Metrics
@@ -36,6 +38,8 @@ class App:
     handlers: dict[type, Callable[[Any], Any]] = field(default_factory=dict)
     # Its own registry per App: tests build many Apps in one process.
     metrics: Metrics = field(default_factory=Metrics)
+    _session: requests.Session | None = field(default=None, init=False, repr=False)
+    _session_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def uow(self, account_id: int | None = None) -> UnitOfWork:
         """A unit of work; for an account, it also hands out that account's repositories."""
@@ -62,6 +66,7 @@ class App:
         patience = Patience.interactive() if interactive else Patience(self.settings.harvest_patience_s)
         return HarvestClient(
             self.settings.harvest_api_url,
+            session=self._harvest_session(),
             token=self._open_token(account),
             harvest_account_id=account.harvest_account_id,
             user_agent=self.settings.harvest_user_agent,
@@ -74,6 +79,13 @@ class App:
             on_wait=on_wait,
             on_wait_source=hooks.harvest_wait,
         )
+
+    def _harvest_session(self) -> requests.Session:
+        """The process's one session towards Harvest, its connections kept between messages."""
+        with self._session_lock:
+            if self._session is None:
+                self._session = shared_session(self.settings.harvest_api_url)
+            return self._session
 
     def _shared_limits(
         self, account: AccountRecord, on_wait: Callable[[float], None]

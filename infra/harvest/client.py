@@ -7,10 +7,12 @@ session's headers; it never appears in a message, a log line or an exception.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
@@ -103,15 +105,16 @@ class HarvestClient:
         if max_attempts is not None and max_attempts < 1:
             raise ValueError("max_attempts must be at least 1 (None: as many as patience allows)")
         self.base_url = base_url.rstrip("/")
+        # A session may be shared by every client of the process (shared_session): the token
+        # and account go with each request, never into the session.
+        self._owns_session = session is None
         self._session = session or requests.Session()
-        self._session.headers.update(
-            {
-                "Authorization": f"Bearer {token}",
-                "Harvest-Account-Id": str(harvest_account_id),
-                "User-Agent": user_agent,
-                "Accept": "application/json",
-            }
-        )
+        self._headers = {
+            "Authorization": f"Bearer {token}",
+            "Harvest-Account-Id": str(harvest_account_id),
+            "User-Agent": user_agent,
+            "Accept": "application/json",
+        }
         self._timeout_s = timeout_s
         self.patience = patience or Patience(
             patience_s,
@@ -134,7 +137,9 @@ class HarvestClient:
         self.requests_made = 0
 
     def close(self) -> None:
-        self._session.close()
+        """Close the client's own session (a shared one stays open for the next client)."""
+        if self._owns_session:
+            self._session.close()
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> dict:
         """GET one resource (e.g. /users/me, /company) and return its JSON."""
@@ -189,7 +194,7 @@ class HarvestClient:
             attempt += 1
             throttle()
             try:
-                resp = self._session.get(url, params=params, timeout=self._timeout_s)
+                resp = self._session.get(url, params=params, headers=self._headers, timeout=self._timeout_s)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 self._on_response(0, path)
                 reason = type(exc).__name__
@@ -247,6 +252,26 @@ class HarvestClient:
         self._on_wait_source(wait.source, wait.seconds)
         self.patience.record(wait.seconds)
         self._sleep(wait.seconds)
+
+
+def shared_session(base_url: str, *, connections: int = 10) -> requests.Session:
+    """One session for every client of a process: its connections to Harvest are kept alive
+    from one message to the next (no TCP and TLS handshake per message), and what requests
+    would read from the environment on every request is read once, here.
+
+    The environment's proxy for `base_url` (HTTPS_PROXY, NO_PROXY, ...) and CA bundle
+    (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) are taken as requests would take them; ~/.netrc is
+    not read (each request carries its own token). Cookies are refused: a cookie one account's
+    answer set must never travel with another account's requests."""
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies = requests.utils.get_environ_proxies(base_url)
+    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=connections)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def _no_throttle() -> None:
