@@ -73,18 +73,21 @@ class Stack:
         )
         self.account_id = int(out.strip().splitlines()[-1])
 
-    def start_workers(self, queues: str, count: int) -> list[procs.Proc]:
+    def start_workers(self, queues: str, count: int, **extra_env: str) -> list[procs.Proc]:
         started = [
             procs.start(
                 f"worker-{queues}-{len(self.workers) + i}",
                 [procs.CLI, "worker", f"--queues={queues}"],
-                self.cli_env(),
+                self.cli_env(**extra_env),
                 self.env.workdir,
             )
             for i in range(count)
         ]
         self.workers.extend(started)
-        for queue in queues.split(","):
+        from domain.commands import consumed_queues
+
+        # A worker of time_entries consumes the parts' queue (backfill) too.
+        for queue in consumed_queues(queues.split(",")):
             self.wait_consumers(queue, count, started)
         return started
 

@@ -9,6 +9,7 @@ the admin CLI and the consumer pipeline all read it from here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import ClassVar
@@ -35,6 +36,13 @@ class Route:
     inbox: str  # processed_messages.consumer: its ids are deduplicated per inbox
     run_kind: str | None  # the kind of sync_runs row that tracks it; None: not tracked
     lock: Lock
+    # Queues it travelled on in earlier versions: a delivery from one is still its own (an
+    # upgraded broker may hold it there, or in that queue's retry tiers and dead letters).
+    former_queues: tuple[str, ...] = ()
+
+    def accepts(self, queue: str) -> bool:
+        """Whether a delivery of this command from `queue` is where it belongs."""
+        return queue == self.queue or queue in self.former_queues
 
 
 class Command:
@@ -147,7 +155,12 @@ class BackfillPart(Command):
     Not a run of its own: the part that completes the backfill finishes the SyncActuals run
     that planned it."""
 
-    route = Route("backfill_part", "time_entries", "backfill", None, Lock.BACKFILL_PART)
+    # A queue of its own, so that a worker busy with a long part still takes dailies (a worker
+    # of time_entries consumes backfill too, one delivery of each at a time: see
+    # CONSUMED_ALONGSIDE). Versions before it sent parts on time_entries.
+    route = Route(
+        "backfill_part", "backfill", "backfill", None, Lock.BACKFILL_PART, former_queues=("time_entries",)
+    )
 
     account_id: int
     backfill_id: str  # the message id of the SyncActuals that planned the backfill
@@ -180,3 +193,25 @@ def _check_piece(piece: int) -> None:
 COMMANDS: tuple[type[Command], ...] = (SyncEntities, SyncActuals, AutofillWeek, BackfillPart)
 BY_WIRE_TYPE: dict[str, type[Command]] = {c.route.wire_type: c for c in COMMANDS}
 QUEUES: tuple[str, ...] = tuple(dict.fromkeys(c.route.queue for c in COMMANDS))
+
+# A worker told to consume a queue on the left consumes those on the right as well, unless told
+# to consume only what it names: the bulk of a first sync follows the dailies' workers, so a
+# deployment that named time_entries before backfill parts had a queue of their own still
+# finishes first syncs.
+CONSUMED_ALONGSIDE: dict[str, tuple[str, ...]] = {"time_entries": ("backfill",)}
+
+
+# Queues of long deliveries a worker takes one at a time, whatever PREFETCH says: more at once
+# would only take CPU from the small deliveries beside them, and spread the parts of one
+# backfill unevenly over the workers.
+ONE_AT_A_TIME: tuple[str, ...] = ("backfill",)
+
+
+def consumed_queues(named: Sequence[str], *, only_named: bool = False) -> tuple[str, ...]:
+    """The queues a worker told `named` consumes: each with what goes alongside it, in order."""
+    out: list[str] = []
+    for queue in named:
+        out.append(queue)
+        if not only_named:
+            out.extend(CONSUMED_ALONGSIDE.get(queue, ()))
+    return tuple(dict.fromkeys(out))

@@ -78,12 +78,18 @@ def migrate() -> None:
     "--queues",
     default="entities",
     show_default=True,
-    help="Comma-separated queues to consume: entities, time_entries, autofill.",
+    help="Comma-separated queues to consume: entities, time_entries, backfill, autofill."
+    " A worker of time_entries consumes backfill too (the parts of large first syncs).",
 )
 @click.option(
     "--prefetch", type=click.IntRange(1, 64), default=None, help="Messages in flight (default PREFETCH)."
 )
-def worker(queues: str, prefetch: int | None) -> None:
+@click.option(
+    "--only-named",
+    is_flag=True,
+    help="Consume only the queues named: a time_entries worker then takes no backfill parts.",
+)
+def worker(queues: str, prefetch: int | None, only_named: bool) -> None:
     """Consume commands until SIGTERM; any number of workers may run side by side."""
     from domain.commands import QUEUES
     from harvest_sync.worker import run_worker
@@ -92,7 +98,7 @@ def worker(queues: str, prefetch: int | None) -> None:
     unknown = [q for q in names if q not in QUEUES]
     if not names or unknown:
         raise click.BadParameter(f"unknown queue(s) {unknown or names}; choose from {', '.join(QUEUES)}")
-    run_worker(names, prefetch=prefetch)
+    run_worker(names, prefetch=prefetch, only_named=only_named)
 
 
 @main.command()

@@ -64,7 +64,7 @@ def _run_demo(settings: Settings, agency: dict) -> None:
         app = bootstrap(dataclasses.replace(settings, harvest_api_url=sim.base_url), engine=engine)
         account_id = _register(app, token)
         click.echo(f"3. demo account registered (id {account_id})")
-        runtime = build_runtime(app, ["entities", "time_entries"])
+        runtime = build_runtime(app, ["entities", "time_entries", "backfill"])
         consumer = threading.Thread(target=runtime.run, name="demo-worker", daemon=True)
         consumer.start()
         try:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import structlog
 
+from domain.commands import ONE_AT_A_TIME, consumed_queues
 from harvest_sync.bootstrap import bootstrap
 from infra.amqp.consumer import ConsumerRuntime
 from infra.app import App
@@ -17,14 +18,19 @@ from infra.preflight import require_broker, require_database
 log = structlog.get_logger(__name__)
 
 
-def build_runtime(app: App, queues: Sequence[str], *, prefetch: int | None = None) -> ConsumerRuntime:
+def build_runtime(
+    app: App, queues: Sequence[str], *, prefetch: int | None = None, only_named: bool = False
+) -> ConsumerRuntime:
+    """The consumer of `queues` and what goes alongside them (domain.commands.consumed_queues):
+    a worker of time_entries takes backfill parts too, one at a time, beside `prefetch` dailies."""
     s = app.settings
     return ConsumerRuntime(
         s.amqp_url,
         prefix=s.amqp_prefix,
-        queues=list(queues),
+        queues=list(consumed_queues(queues, only_named=only_named)),
         dispatch=app.dispatch,
         prefetch=prefetch or s.prefetch,
+        prefetch_for=dict.fromkeys(ONE_AT_A_TIME, 1),
         delivery_limit=s.delivery_limit,
         retry_delays=s.retry_delays,
         transient_retry_for_s=s.transient_retry_for_s,
@@ -32,14 +38,14 @@ def build_runtime(app: App, queues: Sequence[str], *, prefetch: int | None = Non
     )
 
 
-def run_worker(queues: Sequence[str], *, prefetch: int | None = None) -> None:
+def run_worker(queues: Sequence[str], *, prefetch: int | None = None, only_named: bool = False) -> None:
     app = bootstrap()
     configure_logging(app.settings.log_level, app.settings.log_format)
     # Once running, the runtime rides out outages by reconnecting; at start, a missing service
     # is far more likely a setting to fix, so say which and stop.
     require_database(app.engine)
     require_broker(app.settings.amqp_url)
-    runtime = build_runtime(app, queues, prefetch=prefetch)
+    runtime = build_runtime(app, queues, prefetch=prefetch, only_named=only_named)
 
     def _stop(signum: int, _frame: object) -> None:
         log.info("worker_stopping", signal=signal.Signals(signum).name)
@@ -48,7 +54,7 @@ def run_worker(queues: Sequence[str], *, prefetch: int | None = None) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     server = serve_observability(app, broker=consumer_check(runtime))
-    log.info("worker_started", queues=list(queues))
+    log.info("worker_started", queues=list(consumed_queues(queues, only_named=only_named)))
     try:
         runtime.run()
     finally:

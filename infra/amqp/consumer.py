@@ -6,7 +6,7 @@ you are inside one of its calls):
 * the thread that calls :meth:`ConsumerRuntime.run` owns the connection and keeps calling
   ``process_data_events``, so heartbeats are answered however long a handler runs;
 * each delivery runs ``dispatch`` on a worker thread of its own (at most ``prefetch`` per
-  queue consumed);
+  queue consumed, or that queue's ``prefetch_for``);
 * a finished worker hands its result back with ``add_callback_threadsafe``; acks, rejects and
   retry/dead-letter publishes all happen on the connection thread.
 """
@@ -17,7 +17,7 @@ import contextlib
 import functools
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pika
 import pika.exceptions
@@ -62,7 +62,8 @@ class ConsumerRuntime:
 
     Handlers only raise (see ``infra.amqp.outcomes``); this class acks, retries, requeues
     or dead-letters. ``prefetch`` applies per queue consumed (quorum queues refuse the
-    channel-global QoS that would cap the total).
+    channel-global QoS that would cap the total); ``prefetch_for`` sets it for some queues
+    (e.g. bulk work one at a time beside several small deliveries).
 
     Before requeueing after an unexpected error the worker holds the delivery for
     ``requeue_delay_s * 2**delivery_count`` seconds (capped at 30 s): "our side is broken"
@@ -85,6 +86,7 @@ class ConsumerRuntime:
         queues: Sequence[str],
         dispatch: Dispatch,
         prefetch: int = 1,
+        prefetch_for: Mapping[str, int] | None = None,
         delivery_limit: int = DEFAULT_DELIVERY_LIMIT,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         transient_retry_for_s: float = DEFAULT_TRANSIENT_RETRY_FOR_S,
@@ -98,7 +100,7 @@ class ConsumerRuntime:
             raise ValueError("queues must not be empty")
         if not retry_delays:
             raise ValueError("retry_delays needs at least one tier")
-        if prefetch < 1:
+        if prefetch < 1 or min((prefetch_for or {}).values(), default=1) < 1:
             raise ValueError("prefetch must be at least 1")
         if transient_retry_for_s < 0:
             raise ValueError("transient_retry_for_s must not be negative")
@@ -107,6 +109,7 @@ class ConsumerRuntime:
         self._queues = tuple(queues)
         self._dispatch = dispatch
         self._prefetch = prefetch
+        self._prefetch_for = dict(prefetch_for or {})
         self._delivery_limit = delivery_limit
         self._retry_delays = tuple(retry_delays)
         self._policy = Policy(transient_retry_for_s, delivery_limit, len(retry_delays), requeue_delay_s)
@@ -145,6 +148,7 @@ class ConsumerRuntime:
             prefix=self._names.prefix,
             queues=list(self._queues),
             prefetch=self._prefetch,
+            prefetch_for=self._prefetch_for,
         )
         attempt = 0
         while not self._stopping:
@@ -182,7 +186,6 @@ class ConsumerRuntime:
             # Retry and dead-letter copies must be confirmed before the original is acked.
             channel.confirm_delivery()
             self._declare(channel)
-            channel.basic_qos(prefetch_count=self._prefetch)
             self._generation += 1
             session = Session(self._generation, connection, channel)
             channel.add_on_cancel_callback(
@@ -190,6 +193,8 @@ class ConsumerRuntime:
             )
             # Consumers last: deliveries may start the moment basic_consume returns.
             for q in self._queues:
+                # Per consumer (not global): applies to the consumers created after it.
+                channel.basic_qos(prefetch_count=self._prefetch_for.get(q, self._prefetch))
                 on_message = functools.partial(self._on_message, session, q)
                 tag = channel.basic_consume(self._names.work_queue(q), on_message)
                 session.consumer_tags.append(tag)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.deploy.manifests import BASE, Manifest, of_kind, resources, worker_queue
+from tests.deploy.manifests import BASE, Manifest, of_kind, resources, worker_queues
 
 
 @pytest.fixture(scope="session")
@@ -19,11 +19,10 @@ def deployments(base: list[Manifest]) -> dict[str, Manifest]:
 
 @pytest.fixture(scope="session")
 def workers(deployments: dict[str, Manifest]) -> dict[str, Manifest]:
-    """Worker Deployments by the queue they consume."""
+    """Worker Deployments by each queue they consume."""
     found: dict[str, Manifest] = {}
     for m in deployments.values():
-        queue = worker_queue(m)
-        if queue is not None:
+        for queue in worker_queues(m) or ():
             assert queue not in found, f"{queue} is consumed by both {found[queue]} and {m}"
             found[queue] = m
     return found

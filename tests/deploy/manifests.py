@@ -118,11 +118,11 @@ def of_kind(manifests: list[Manifest], kind: str) -> dict[str, Manifest]:
     return found
 
 
-def worker_queue(m: Manifest) -> str | None:
-    """The queue a worker Deployment consumes (`harvest-sync worker --queues Q`), else None."""
+def worker_queues(m: Manifest) -> list[str] | None:
+    """The queues a worker Deployment consumes (`harvest-sync worker --queues Q1,Q2`), else None."""
     (container,) = pod_template(m)["spec"]["containers"]
     command = container.get("command", []) + container.get("args", [])
     if command[:2] != ["harvest-sync", "worker"]:
         return None
-    assert "--queues" in command, f"{m}: a worker must name its queue"
-    return command[command.index("--queues") + 1]
+    assert "--queues" in command, f"{m}: a worker must name its queues"
+    return command[command.index("--queues") + 1].split(",")

@@ -111,6 +111,29 @@ def test_every_message_moves_into_queues_with_the_new_arguments(broker: Broker) 
     assert _upgrade(broker) == {}
 
 
+def test_a_broker_without_the_backfill_queue_gets_it_and_keeps_the_parts_queued_on_time_entries(
+    broker: Broker,
+) -> None:
+    # Given the queues of the version before backfill parts had a queue of their own, and
+    # parts it queued on time_entries (a worker of time_entries still handles them there)
+    broker.queues = tuple(q for q in QUEUES if q != "backfill")
+    declare_old_topology(broker)
+    parts = _commands(broker, "time_entries", 3)
+
+    # When this version's upgrade runs
+    broker.queues = QUEUES
+    done = _upgrade(broker)
+
+    # Then the backfill queue, its dead letters and retry tier are declared, bound and empty
+    n = broker.names
+    for name in (n.work_queue("backfill"), n.dead_queue("backfill"), n.retry_queue("backfill", 0)):
+        assert done[name] == (State.ABSENT, False, 0)
+    assert set(_take_all(broker, n.work_queue("time_entries"))) == parts
+    broker.publish(n.commands_exchange, "backfill")
+    assert broker.depth(n.work_queue("backfill")) == 1
+    assert _upgrade(broker) == {}
+
+
 def test_the_command_says_what_it_did_per_queue_then_that_there_is_nothing_to_do(broker: Broker) -> None:
     broker.queues = QUEUES
     declare_old_topology(broker)
