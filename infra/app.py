@@ -141,7 +141,7 @@ class App:
         """Decode a delivery and run its handler, timed; errors go back to the consumer runtime."""
         with self.metrics.time_handler(delivery.queue):
             cmd = messages.decode(delivery.body)
-            if cmd.route.queue != delivery.queue:
+            if not cmd.route.accepts(delivery.queue):
                 raise MalformedMessage(f"{type(cmd).__name__} does not belong on queue {delivery.queue!r}")
             result = self.handlers[type(cmd)](cmd)
         # Handlers return their stats; metrics read them here so handlers stay free of metrics.
