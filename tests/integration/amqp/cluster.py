@@ -13,10 +13,11 @@ call names one of these nodes (``-n``): the machine's own broker is never touche
         leader = cluster.leader_of("prefix.time_entries")
         leader.kill()                    # kill -9
         cluster.rejoin(leader)           # the same node again, with its data
-        cluster.members_of("prefix.time_entries")
+        cluster.members_of("prefix.time_entries", leader)  # ({members}, {online})
 
-Quorum queues declared once the cluster has formed get a member on every node (RabbitMQ's
-default initial group size is the cluster's size, up to its default of all nodes).
+Quorum queues declared once the cluster has formed get a member on every node (without
+``x-quorum-initial-group-size``, RabbitMQ 3.10 places one on each cluster node; the chaos test
+checks it with ``list_queues name leader members online``).
 On exit every node is stopped, killed if need be, and its directory removed.
 """
 
@@ -56,7 +57,7 @@ class RabbitCluster:
         for node in self.nodes:
             node.launch()
         seed, others = self.nodes[0], self.nodes[1:]
-        one_join_at_a_time = threading.Lock()  # two joins at once would race on the seed's schema
+        one_join_at_a_time = threading.Lock()  # as an operator runs them; concurrent joins are another test
 
         def join(node: PrivateNode, seed_running: Future) -> None:
             node.wait_until_running()
