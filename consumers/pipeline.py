@@ -96,19 +96,19 @@ class Pipeline:
     clock: Clock = utcnow
     # A sync running longer hands on to its continuation (see the module's docstring).
     max_message_s: float = 300.0
+    # Progress is written from this many seconds into a message on (see _progress).
+    quiet_progress_s: float = 0.5
 
     def __call__(self, cmd: Command) -> Counter:
         step = self.steps[type(cmd)]
-        with database_errors_are_transient():
-            account = require_account(self.uow, cmd.account_id)
-            with self._tracked(cmd), self.uow(account.id) as u:
-                try:
-                    outcome = self._run(cmd, step, self._context(cmd, account, u))
-                except HandOn as handing_on:
-                    outcome = Outcome(handing_on.stats, status=None, publish=(cmd.continued(),))
-                else:
-                    self._finish(cmd, u, outcome)
-                u.commit()
+        with database_errors_are_transient(), self._started(cmd) as account, self.uow(account.id) as u:
+            try:
+                outcome = self._run(cmd, step, self._context(cmd, account, u))
+            except HandOn as handing_on:
+                outcome = Outcome(handing_on.stats, status=None, publish=(cmd.continued(),))
+            else:
+                self._finish(cmd, u, outcome)
+            u.commit()
         # After the commit: a crash before this publish is healed by the next command's guard,
         # or (a continuation) by the redelivered message carrying on from the checkpoint.
         if outcome.publish and self.publish_many is not None:
@@ -147,9 +147,10 @@ class Pipeline:
             return Outcome(status=None)
         return step.body(cmd, ctx)
 
-    def _tracked(self, cmd: Command) -> AbstractContextManager[None]:
+    def _started(self, cmd: Command) -> AbstractContextManager[AccountRecord]:
+        """The command's account, with its run marked running if it has one."""
         if cmd.run_kind is None:
-            return nullcontext()
+            return nullcontext(require_account(self.uow, cmd.account_id))
         return tracked_run(
             self.uow,
             account_id=cmd.account_id,
@@ -159,7 +160,13 @@ class Pipeline:
         )
 
     def _progress(self, cmd: Command) -> Callable[[dict], None]:
+        # A message done within this time shows no progress: nobody could have watched it, and
+        # a daily sync would spend a transaction of its own on it. A wait on Harvest shows at once.
+        quiet_until = monotonic() + self.quiet_progress_s
+
         def show(progress: dict) -> None:
+            if "waiting" not in progress and monotonic() < quiet_until:
+                return
             with self.uow() as p:
                 p.runs.set_progress(cmd.account_id, cmd.run_id, progress, durable=False)
                 p.commit()

@@ -49,23 +49,29 @@ class Resumable:
     state: dict[str, Any]
     stats: Counter
     per_page: int = 2000  # what the listings ask of Harvest: how their sizes are measured
+    # Whether a checkpoint of this scope is stored (found at open, or saved since): a sync
+    # done at one go, without one, has none to delete.
+    stored: bool = False
 
     @classmethod
     def open(cls, ctx: Context, scope: str, stats: Counter, *, per_page: int = 2000) -> Resumable:
         """The checkpoint of this run, or a fresh start; AccountBusy while another run's
         checkpoint is fresh (that run is still carrying on)."""
         saved = ctx.u.checkpoints.find(scope)
+        abandoned = False
         if saved is not None and saved.run_id != ctx.run_id:
             if saved.age_s < OTHER_RUN_STALE_S:
                 raise AccountBusy(f"run {saved.run_id} is part way through {scope}; this run waits for it")
             log.warning("checkpoint_abandoned", scope=scope, run_id=saved.run_id, age_s=round(saved.age_s))
             saved = None
+            abandoned = True
         if saved is None:
-            return cls(ctx, scope, {}, stats, per_page)
+            # An abandoned checkpoint is still stored: this run's own replaces or deletes it.
+            return cls(ctx, scope, {}, stats, per_page, stored=abandoned)
         stats.update(saved.state.get("stats", {}))
         stats["run.resumed"] += 1
         log.info("sync_resumed", scope=scope, run_id=ctx.run_id, checkpoints=stats["run.checkpoints"])
-        return cls(ctx, scope, dict(saved.state), stats, per_page)
+        return cls(ctx, scope, dict(saved.state), stats, per_page, stored=True)
 
     def remember(self, key: str, make: Any) -> Any:
         """A value measured once per run (e.g. a count taken before listing): the saved one
@@ -127,13 +133,16 @@ class Resumable:
         self.state.setdefault("listings", {})[phase] = _plain_listed(listed)
         self.state["stats"] = dict(self.stats)
         self.ctx.u.checkpoints.save(self.scope, self.ctx.run_id, _plain(self.state))
+        self.stored = True
         self.ctx.commit_and_continue()
         if handing_on:
             raise HandOn(self.stats)
 
     def finish(self) -> None:
-        """The sync is complete: its checkpoint goes with the transaction that says so."""
-        self.ctx.u.checkpoints.clear(self.scope)
+        """The sync is complete: its checkpoint goes with the transaction that says so. Under
+        the run's lock no other run of the scope can have saved one since it was opened."""
+        if self.stored:
+            self.ctx.u.checkpoints.clear(self.scope)
 
 
 @dataclass

@@ -32,14 +32,19 @@ def require_account(uow: Callable[[], UnitOfWork], account_id: int) -> AccountRe
 @contextmanager
 def tracked_run(
     uow: Callable[[], UnitOfWork], *, account_id: int, kind: str, message_id: str, clock: Clock = utcnow
-) -> Iterator[None]:
-    """Mark the run running; on failure record why, and flag the account if Harvest refused it."""
+) -> Iterator[AccountRecord]:
+    """The command's account, read in the transaction that marks its run running (one
+    transaction, not two); on failure record why, and flag the account if Harvest refused it.
+    A command for an account that does not exist is permanent, and has no run to record."""
+    with database_errors_are_transient(), uow() as u:
+        account = u.accounts.get(account_id)
+        if account is None:
+            raise UnknownAccount(f"account {account_id} does not exist")
+        u.runs.mark_running(account_id=account_id, kind=kind, message_id=message_id, at=clock())
+        u.commit()
     try:
         with database_errors_are_transient():
-            with uow() as u:
-                u.runs.mark_running(account_id=account_id, kind=kind, message_id=message_id, at=clock())
-                u.commit()
-            yield
+            yield account
     except Exception as exc:
         _record_failure(uow, exc, account_id=account_id, kind=kind, message_id=message_id, clock=clock)
         raise
