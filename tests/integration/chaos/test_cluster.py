@@ -118,8 +118,11 @@ def test_the_node_leading_time_entries_killed_mid_sync(cluster_app, cluster, sim
             leader.kill()
             seen["mid_sync"] = not stop.is_set()
             survivor = next(n for n in cluster.nodes if n is not leader)
+            on_leader = {pid for pid, node in homes.items() if node is leader}
             _until(
-                lambda: _all_consuming(pool, seen["killed_at"]), RECONNECT_LIMIT_S * 2, "workers consuming"
+                lambda: _all_consuming(pool, seen["killed_at"], on_leader),
+                RECONNECT_LIMIT_S * 2,
+                "workers consuming",
             )
             seen["back_in"] = _reconnect_seconds(pool, seen["killed_at"])
             seen["homes_after"] = _wait_for_homes(cluster, pool, survivor)
@@ -208,29 +211,33 @@ def _consumer_homes(cluster: RabbitCluster, pool: WorkerPool, asked: PrivateNode
     return homes
 
 
-def _events(pool: WorkerPool, since: float) -> list[list[tuple[float, str]]]:
-    """Per worker, its (time, event) log lines from ``since`` (epoch seconds) on."""
-    out = []
-    for log in sorted(pool.log_dir.glob("worker-*.log")):
+def _events(pool: WorkerPool, since: float) -> dict[int, list[tuple[float, str]]]:
+    """Per worker pid, its (time, event) log lines from ``since`` (epoch seconds) on."""
+    out = {}
+    for pid, log in pool.log_paths.items():
         events = []
         for line in log.read_text().splitlines():
             try:
                 record = json.loads(line)
             except ValueError:
-                continue  # a library's plain line
+                continue  # a library's plain line, or one still being written
             if not isinstance(record, dict) or "timestamp" not in record:
                 continue
             at = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
             if at >= since:
                 events.append((at, record.get("event", "")))
-        out.append(events)
+        out[pid] = events
     return out
 
 
-def _all_consuming(pool: WorkerPool, since: float) -> bool:
-    """Every worker that lost its connection since ``since`` has connected again."""
-    for events in _events(pool, since):
+def _all_consuming(pool: WorkerPool, since: float, must_reconnect: set[int]) -> bool:
+    """Every worker that lost its connection since ``since`` connected again, and those in
+    ``must_reconnect`` (their node is the one lost) did lose it: a worker that has not yet
+    noticed the loss is not back."""
+    for pid, events in _events(pool, since).items():
         lost = [at for at, event in events if event == "amqp_connection_lost"]
+        if pid in must_reconnect and not lost:
+            return False
         if lost and not any(at > lost[-1] for at, event in events if event == "consumer_connected"):
             return False
     return True
@@ -239,7 +246,7 @@ def _all_consuming(pool: WorkerPool, since: float) -> bool:
 def _reconnect_seconds(pool: WorkerPool, since: float) -> float:
     """Seconds from ``since`` until the last worker that lost its connection consumed again."""
     back = []
-    for events in _events(pool, since):
+    for events in _events(pool, since).values():
         lost = [at for at, event in events if event == "amqp_connection_lost"]
         if lost:
             back.append(min(at for at, event in events if event == "consumer_connected" and at > lost[-1]))

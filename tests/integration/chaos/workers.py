@@ -29,6 +29,7 @@ class WorkerPool:
         self.log_dir = log_dir
         self.command = [sys.executable, "-c", FIRST_ADDRESS_FIRST] if first_address_first else [HARVEST_SYNC]
         self.procs: list[subprocess.Popen] = []
+        self.log_paths: dict[int, Path] = {}  # each worker's log, by pid
         self.started = 0
         self.killed = 0
 
@@ -36,7 +37,8 @@ class WorkerPool:
         """Start ``n`` workers, with ``env`` added to the pool's environment."""
         for _ in range(n):
             self.started += 1
-            log = (self.log_dir / f"worker-{self.started}.log").open("w")
+            path = self.log_dir / f"worker-{self.started}.log"
+            log = path.open("w")
             self.procs.append(
                 subprocess.Popen(
                     [*self.command, "worker", "--queues", self.queues],
@@ -46,6 +48,7 @@ class WorkerPool:
                     start_new_session=True,
                 )
             )
+            self.log_paths[self.procs[-1].pid] = path
 
     def alive(self) -> list[subprocess.Popen]:
         return [p for p in self.procs if p.poll() is None]
