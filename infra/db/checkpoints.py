@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import JSONB, insert
 
 from infra.db import tables as t
 
@@ -25,12 +25,7 @@ class CheckpointRepository:
         self.account_id = account_id
 
     def find(self, scope: str) -> Checkpoint | None:
-        c = t.sync_checkpoints.c
-        row = self.conn.execute(
-            sa.select(c.run_id, c.state, sa.extract("epoch", sa.func.now() - c.saved_at)).where(
-                c.account_id == self.account_id, c.scope == scope
-            )
-        ).first()
+        row = self.conn.execute(_FIND, {"account_id": self.account_id, "scope": scope}).first()
         return Checkpoint(row[0], row[1], float(row[2])) if row else None
 
     def save(self, scope: str, run_id: str, state: dict) -> None:
@@ -43,3 +38,11 @@ class CheckpointRepository:
         self.conn.execute(
             sa.delete(t.sync_checkpoints).where(c.account_id == self.account_id, c.scope == scope)
         )
+
+
+# Every sync asks it once: written once, as text (building the expression per message cost
+# more than the query).
+_FIND = sa.text(
+    "SELECT run_id, state, EXTRACT(EPOCH FROM now() - saved_at) FROM sync_checkpoints"
+    " WHERE account_id = :account_id AND scope = :scope"
+).columns(sa.column("run_id", sa.Text), sa.column("state", JSONB), sa.column("age_s", sa.Float))

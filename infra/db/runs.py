@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import JSONB, insert
 
 from infra.db import tables as t
 
@@ -21,15 +21,8 @@ class RunRepository:
     def mark_running(self, *, account_id: int, kind: str, message_id: str, at: datetime) -> None:
         """Running again after a retry, a redelivery or a continuation, but never undo a
         finished success. The run keeps the time it first started (a queued run has none)."""
-        values = {"status": "running", "started_at": at}
-        stmt = insert(t.sync_runs).values(account_id=account_id, kind=kind, message_id=message_id, **values)
-        started = sa.func.coalesce(t.sync_runs.c.started_at, stmt.excluded.started_at)
         self.conn.execute(
-            stmt.on_conflict_do_update(
-                constraint="sync_runs_one_per_message",
-                set_={"status": "running", "started_at": started},
-                where=t.sync_runs.c.status != "succeeded",
-            )
+            _MARK_RUNNING, {"account_id": account_id, "kind": kind, "message_id": message_id, "at": at}
         )
 
     def get(self, account_id: int, message_id: str) -> dict | None:
@@ -75,11 +68,8 @@ class RunRepository:
         return dict(row) if row else None
 
     def finish(self, account_id: int, message_id: str, *, status: str, counts: dict, at: datetime) -> None:
-        self.conn.execute(
-            sa.update(t.sync_runs)
-            .where(t.sync_runs.c.account_id == account_id, t.sync_runs.c.message_id == message_id)
-            .values(status=status, counts=counts, finished_at=at, error=None)
-        )
+        values = {"status": status, "counts": counts, "at": at}
+        self.conn.execute(_FINISH, {"account_id": account_id, "message_id": message_id, **values})
 
     def set_progress(self, account_id: int, message_id: str, progress: dict, *, durable: bool = True) -> None:
         """`durable=False`: advisory progress a crash may lose, so the commit of its own
@@ -91,3 +81,18 @@ class RunRepository:
             .where(t.sync_runs.c.account_id == account_id, t.sync_runs.c.message_id == message_id)
             .values(progress=progress)
         )
+
+
+# Written once, as text: a daily sync runs both, and building and hashing the equivalent
+# expressions per message cost more than the statements themselves.
+_MARK_RUNNING = sa.text(
+    "INSERT INTO sync_runs (account_id, kind, message_id, status, started_at)"
+    " VALUES (:account_id, :kind, :message_id, 'running', :at)"
+    " ON CONFLICT ON CONSTRAINT sync_runs_one_per_message DO UPDATE"
+    " SET status = 'running', started_at = coalesce(sync_runs.started_at, EXCLUDED.started_at)"
+    " WHERE sync_runs.status <> 'succeeded'"
+)
+_FINISH = sa.text(
+    "UPDATE sync_runs SET status = :status, counts = :counts, finished_at = :at, error = NULL"
+    " WHERE account_id = :account_id AND message_id = :message_id"
+).bindparams(sa.bindparam("counts", type_=JSONB), sa.bindparam("at", type_=sa.DateTime(timezone=True)))
