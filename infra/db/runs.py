@@ -84,9 +84,13 @@ class RunRepository:
 
 
 # Written once, as text: a daily sync runs both, and building and hashing the equivalent
-# expressions per message cost more than the statements themselves.
+# expressions per message cost more than the statements themselves. The running mark's
+# transaction commits without waiting for the disk, in the same round trip: the mark only
+# shows what is going on, and a later durable commit (the run's success or failure) flushes
+# it first anyway, so a crash can lose it only with everything after it.
 _MARK_RUNNING = sa.text(
-    "INSERT INTO sync_runs (account_id, kind, message_id, status, started_at)"
+    "SET LOCAL synchronous_commit = off;"
+    " INSERT INTO sync_runs (account_id, kind, message_id, status, started_at)"
     " VALUES (:account_id, :kind, :message_id, 'running', :at)"
     " ON CONFLICT ON CONSTRAINT sync_runs_one_per_message DO UPDATE"
     " SET status = 'running', started_at = coalesce(sync_runs.started_at, EXCLUDED.started_at)"
