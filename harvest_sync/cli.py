@@ -82,7 +82,10 @@ def migrate() -> None:
     " A worker of time_entries consumes backfill too (the parts of large first syncs).",
 )
 @click.option(
-    "--prefetch", type=click.IntRange(1, 64), default=None, help="Messages in flight (default PREFETCH)."
+    "--prefetch",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Messages in flight per queue (default PREFETCH); backfill parts always one at a time.",
 )
 @click.option(
     "--only-named",
