@@ -12,12 +12,11 @@ import time
 import pytest
 
 from consumers.backfill import part_commands
-from infra.amqp import dead_letters
 from infra.db.backfills import BackfillRepository
 from tests.integration.chaos.scenario import run_scenario
 from tests.integration.chaos.workers import WorkerPool
 from tests.integration.conftest import replace_settings
-from tests.integration.helpers import terminate_connections
+from tests.integration.helpers import all_dead_letters, terminate_connections
 
 WORKERS = 3
 AGENCY_MIN_ENTRIES = 100_000
@@ -59,7 +58,7 @@ def _assert_clean(outcome, chaos_app, amqp_url):
     print(outcome)
     assert outcome.entries >= AGENCY_MIN_ENTRIES
     assert outcome.clean, outcome
-    assert dead_letters(amqp_url, chaos_app.settings.amqp_prefix, "time_entries") == []
+    assert all_dead_letters(amqp_url, chaos_app.settings.amqp_prefix) == {}
 
 
 def test_kill_9_a_random_worker_every_few_seconds(chaos_app, simulator, pool, amqp_url):

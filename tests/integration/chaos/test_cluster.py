@@ -24,11 +24,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from infra.amqp import dead_letters
 from infra.db import tables as t
 from tests.integration.chaos.scenario import Running, run_scenario
 from tests.integration.chaos.workers import WorkerPool
 from tests.integration.conftest import replace_settings
+from tests.integration.helpers import all_dead_letters
 
 # cluster.py and private_node.py are imported as the amqp tests import them (top level).
 sys.path.insert(0, str(Path(__file__).parents[1] / "amqp"))
@@ -169,7 +169,7 @@ def test_the_node_leading_time_entries_killed_mid_sync(cluster_app, cluster, sim
     assert seen["members"] == (cluster.names(), cluster.names())
     assert outcome.entries >= AGENCY_MIN_ENTRIES
     assert outcome.clean, outcome
-    assert dead_letters(cluster.amqp_url, prefix, "time_entries") == []
+    assert all_dead_letters(cluster.amqp_url, prefix) == {}
     assert len(pool.alive()) == WORKERS, "a worker died instead of reconnecting"
 
 

@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from infra.amqp import dead_letters
 from infra.db import tables as t
 from producers.admin_status import describe
 from tests.integration.chaos.scenario import AGENCY, Running, run_scenario
 from tests.integration.chaos.workers import WorkerPool
 from tests.integration.conftest import replace_settings
+from tests.integration.helpers import all_dead_letters
 
 # A Harvest outage in this suite; `make chaos-report` runs the two minutes of the issue.
 OUTAGE_S = float(os.environ.get("CHAOS_OUTAGE_S", "12"))
@@ -75,7 +75,7 @@ def _until(check, deadline_s: float, what: str) -> None:  # type: ignore[no-unty
 def _assert_clean(outcome, app, amqp_url) -> None:  # type: ignore[no-untyped-def]
     print(outcome)
     assert outcome.clean, outcome
-    assert dead_letters(amqp_url, app.settings.amqp_prefix, "time_entries") == []
+    assert all_dead_letters(amqp_url, app.settings.amqp_prefix) == {}
 
 
 def _run_counts(app, running: Running) -> dict:  # type: ignore[no-untyped-def]
