@@ -1,5 +1,5 @@
 """`harvest-sync admin dlq list|show|replay|purge`: see why messages failed, send them back
-after a fix, or drop them. Works per queue (entities, time_entries, autofill)."""
+after a fix, or drop them. Works per queue (entities, time_entries, autofill, backfill)."""
 
 from __future__ import annotations
 

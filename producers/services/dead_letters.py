@@ -21,7 +21,7 @@ def list_dead_letters(broker: Broker, queue: str, *, limit: int = 100) -> list[D
 
 
 def all_dead_letters(broker: Broker, *, limit: int = 100) -> dict[str, list[DeadLetter]]:
-    """Per queue (entities, time_entries, autofill), its first `limit` dead letters."""
+    """Per queue (entities, time_entries, autofill, backfill), its first `limit` dead letters."""
     return {queue: list_dead_letters(broker, queue, limit=limit) for queue in QUEUES}
 
 
