@@ -18,7 +18,7 @@ that still exists is dropped (it could only deduplicate a message of a deleted a
 Partitioning. With DB_HASH_PARTITIONS=N (N >= 2) in the environment of `harvest-sync
 migrate`, the hot per-account tables (HOT below) are rebuilt as PARTITION BY HASH
 (account_id) with N partitions `<table>_p<i>`; unset, 0 or 1 leaves them plain, the default:
-at 20M entries over 200 accounts partitioning did not pay (bench/scenarios/partitioning.py,
+at 10M entries over 200 accounts partitioning did not pay (bench/scenarios/partitioning.py,
 figures in README). The number is read once, here; to change it later, rebuild with
 `harvest-sync migrate` after a downgrade to 0010 (or a dump and restore). A rebuild copies the
 rows into a new table and swaps names, in this migration's transaction: the table is locked
