@@ -15,6 +15,9 @@ from bench.env import BenchEnv
 from bench.sim import HARVEST_ACCOUNT_ID, Simulator
 
 ACCOUNT = "bench"
+# Dailies in flight per worker, as deploy/ runs the time_entries workers (backfill parts are
+# taken one at a time whatever it says).
+DEPLOYED_PREFETCH = "4"
 
 
 @dataclass

@@ -25,16 +25,13 @@ from bench.env import bench_env
 from bench.report import Section
 from bench.scenarios import backfill
 from bench.sim import Agency, Simulator
-from bench.stack import Stack
+from bench.stack import DEPLOYED_PREFETCH, Stack
 from domain.commands import Command, SyncActuals, SyncEntities
 from harvest_sync.bootstrap import bootstrap
 from infra.app import App
 from infra.config import load_settings
 
 TARGET_DAILY_MAX_S = 60.0
-# Dailies in flight per worker, as deploy/ runs the time_entries workers; parts are taken one
-# at a time whatever it says.
-PREFETCH = "4"
 TARGET_PART_SPREAD = 0.15  # the last part done within 15% of the first's time
 # A small account: a handful of people over a month, first-synced before the measured moment.
 SMALL = {"people": 5, "projects": 3, "clients": 2, "days": 30, "entries_per_day": 2.0}
@@ -71,13 +68,13 @@ def measure(stack: Stack, agency: Agency, accounts: int, workers: int, total: in
         "fairness",
         f"{backfill.params(agency, workers, stack.part_entries, stack.rate_limit)};"
         f" {accounts:,} small accounts of {SMALL['people']} people x {SMALL['days']} days;"
-        f" PREFETCH={PREFETCH}",
+        f" PREFETCH={DEPLOYED_PREFETCH}",
     )
     stack.prepare()  # the large account, "bench"
     app = bootstrap(load_settings(stack.cli_env()), engine=stack.engine)
     small = _small_accounts(app, stack, accounts, agency.end_date)
 
-    setup = stack.start_workers("entities,time_entries", workers, PREFETCH=PREFETCH)
+    setup = stack.start_workers("entities,time_entries", workers, PREFETCH=DEPLOYED_PREFETCH)
     started = time.monotonic()
     at = datetime.now(UTC).isoformat()
     entities = [SyncEntities(a, ("clients_projects", "people"), at) for a in [stack.account_id, *small]]
@@ -87,7 +84,7 @@ def measure(stack: Stack, agency: Agency, accounts: int, workers: int, total: in
     section.add("small accounts' first syncs (not measured)", f"{time.monotonic() - started:.0f} s")
     stack.a_day_later()
 
-    pool = stack.start_workers("time_entries", workers, PREFETCH=PREFETCH)
+    pool = stack.start_workers("time_entries", workers, PREFETCH=DEPLOYED_PREFETCH)
     busy0, all0 = procs.machine_busy_seconds()
     sim_cpu0 = procs.cpu_seconds(stack.sim.proc.pid)
     first_sync = SyncActuals(stack.account_id, datetime.now(UTC).isoformat())

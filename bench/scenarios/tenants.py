@@ -25,7 +25,7 @@ from bench import procs
 from bench.env import bench_env
 from bench.report import Section
 from bench.sim import Agency, Simulator
-from bench.stack import Stack
+from bench.stack import DEPLOYED_PREFETCH, Stack
 from domain.commands import Command, SyncActuals, SyncEntities
 from harvest_sync.bootstrap import bootstrap
 from infra.app import App
@@ -63,7 +63,7 @@ def measure(stack: Stack, agency: Agency, accounts: int, workers: int, generated
         "tenants",
         f"{accounts:,} accounts of {agency.people} people x {agency.days} days"
         f" ({agency.entries_per_day} entries/person/working day), {workers} worker(s),"
-        f" HARVEST_RATE_LIMIT={RATE_LIMIT}",
+        f" PREFETCH={DEPLOYED_PREFETCH}, HARVEST_RATE_LIMIT={RATE_LIMIT}",
     )
     stack.cli("migrate")
     app = bootstrap(load_settings(stack.cli_env()), engine=stack.engine)
@@ -82,7 +82,7 @@ def measure(stack: Stack, agency: Agency, accounts: int, workers: int, generated
             "UPDATE accounts SET import_clients_projects = false, import_people = false, autofill = false"
         )
     _a_day_later(stack)
-    pool = stack.start_workers("time_entries", workers)
+    pool = stack.start_workers("time_entries", workers, PREFETCH=DEPLOYED_PREFETCH)
     stack.sim.reset_stats()
     cpu = _CpuMeter(stack, [p.pid for p in pool])
     sim_cpu0 = procs.cpu_seconds(stack.sim.proc.pid)
