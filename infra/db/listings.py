@@ -64,11 +64,12 @@ class AccountListings:
                               AND (l.detail->>'harvest_user_id')::bigint = ANY(array_agg(refs.harvest_id)))
                                AS held
                     FROM people AS p
-                    JOIN roles AS r ON r.id = p.role_id AND r.match_key = :unknown
+                    JOIN roles AS r ON r.account_id = p.account_id AND r.id = p.role_id
+                     AND r.match_key = :unknown
                     LEFT JOIN external_refs AS refs
                       ON refs.account_id = :a AND refs.entity_type = 'person' AND refs.person_id = p.id
                     WHERE p.account_id = :a
-                    GROUP BY p.id ORDER BY p.last_name, p.first_name, p.id
+                    GROUP BY p.account_id, p.id ORDER BY p.last_name, p.first_name, p.id
                     """
                 ),
                 {"a": self.account_id, "unknown": UNKNOWN_KEY},

@@ -104,10 +104,16 @@ def new_account(app: App, simulator) -> Callable[..., tuple[int, int]]:
     """Create a simulated Harvest account and a matching account here: (our id, harvest id)."""
 
     def make(harvest_account_id: int | None = None, **sizes: int) -> tuple[int, int]:
-        harvest_id = harvest_account_id or 3_000_000 + uuid.uuid4().int % 1_000_000
         token = f"tok-{uuid.uuid4().hex}"
         params = {"seed": 7, "people": 12, "projects": 8, "clients": 4, "days": 10, "entries_per_day": 2}
-        simulator.add_account(account_id=harvest_id, token=token, **{**params, **sizes})
+        for _ in range(10):  # a random id may be one this simulator holds already: draw again
+            harvest_id = harvest_account_id or 3_000_000 + uuid.uuid4().int % 1_000_000
+            try:
+                simulator.add_account(account_id=harvest_id, token=token, **{**params, **sizes})
+                break
+            except ValueError:
+                if harvest_account_id:
+                    raise
         our_id = register_account(
             app, harvest_account_id=harvest_id, token=token, name=f"acct-{uuid.uuid4().hex[:8]}"
         )
