@@ -2,7 +2,8 @@
 (within a patience budget, infra/harvest/patience.py).
 
 It yields page by page and never holds a whole data set. The token lives only in the
-session's headers; it never appears in a message, a log line or an exception.
+client's request headers (never in a session several clients share); it never appears in a
+message, a log line or an exception.
 """
 
 from __future__ import annotations
