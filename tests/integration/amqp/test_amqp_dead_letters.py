@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from amqp_testkit import Broker, text
+from amqp_testkit import Broker, text, wait_until
 
 from infra.amqp import (
     dead_letters,
@@ -72,7 +72,11 @@ def test_a_letter_parked_by_the_broker_delivery_limit_is_described_from_x_death(
         method, _properties, _body = ch.basic_get(broker.names.work_queue("entities"))
         ch.basic_reject(method.delivery_tag, requeue=True)
 
-    (letter,) = dead_letters(broker.url, broker.prefix, "entities")
+    # The quorum queue dead-letters on its own time, after the reject has returned.
+    (letter,) = wait_until(
+        lambda: dead_letters(broker.url, broker.prefix, "entities"),
+        what="the broker to park the letter past its delivery limit",
+    )
 
     assert letter.message_id == "p"
     assert letter.reason == "broker: delivery_limit"
