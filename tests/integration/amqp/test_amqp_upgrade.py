@@ -296,6 +296,8 @@ def test_a_moved_message_leaves_its_delivery_count_behind(broker: Broker) -> Non
         with broker.channel() as ch:
             method, _properties, _body = ch.basic_get(source)
             ch.basic_reject(method.delivery_tag, requeue=True)  # now x-delivery-count 1
+        # The quorum queue takes the requeue on its own time, after the reject has returned.
+        wait_until(lambda: broker.depth(source) == 1, what="the rejected message back in its queue")
 
         with broker.channel() as ch:
             assert move_messages(ch, source, target) == 1
