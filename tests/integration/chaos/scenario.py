@@ -17,7 +17,7 @@ from domain.commands import SyncActuals
 from infra.amqp import QUEUES, queue_depths
 from infra.db import tables as t
 from tests.integration.actuals_support import sync_entities
-from tests.integration.helpers import register_account, run_status
+from tests.integration.helpers import all_dead_letters, register_account, run_status
 from tests.integration.truth import actual_rows, expected_actuals
 
 # 220 people over a year: about 106,000 entries. `make chaos-report` runs it larger.
@@ -82,7 +82,7 @@ def run_scenario(
     chaos: Callable[[threading.Event, Running], None] | None = None,
     before_publish: Callable[[int, SyncActuals], None] | None = None,
     agency: dict | None = None,
-    deadline_s: float = 400.0,
+    deadline_s: float = 240.0,  # under pytest's 300 s, so a stall reports the worker logs
 ) -> Outcome:
     harvest_id = 7_000_000 + uuid.uuid4().int % 1_000_000
     token = f"chaos-{uuid.uuid4().hex}"
@@ -103,7 +103,11 @@ def run_scenario(
         breaker.start()
     try:
         _wait(
-            lambda: _run_status(app.engine, account_id, cmd.message_id) == "succeeded", deadline_s, name, pool
+            lambda: _run_status(app.engine, account_id, cmd.message_id) == "succeeded",
+            deadline_s,
+            name,
+            pool,
+            parked=lambda: _parked(app),
         )
     finally:
         stop.set()
@@ -157,9 +161,19 @@ def _drained(app) -> bool:  # type: ignore[no-untyped-def]
     return all(n == 0 for name, n in depths.items() if not name.endswith(".dead"))
 
 
-def _wait(check: Callable[[], bool], deadline_s: float, what: str, pool) -> None:  # type: ignore[no-untyped-def]
+def _parked(app) -> dict:  # type: ignore[no-untyped-def]
+    try:
+        return all_dead_letters(app.settings.amqp_url, app.settings.amqp_prefix)
+    except Exception:  # the broker may be the fault under test: then nothing is known parked
+        return {}
+
+
+def _wait(check: Callable[[], bool], deadline_s: float, what: str, pool, parked=None) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + deadline_s
     while not check():
+        # A parked message means the sync cannot finish: say so now rather than at the deadline.
+        if parked and (letters := parked()):
+            raise AssertionError(f"dead-lettered while waiting for {what}: {letters}\n{pool.logs()}")
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}\n--- worker logs ---\n{pool.logs()}")
         if len(pool.alive()) == 0:
