@@ -28,7 +28,7 @@ from consumers.settle import settle
 from domain import parts as balance
 from domain.accounts import AccountRecord
 from domain.actuals import split_history
-from domain.commands import BackfillPart
+from domain.commands import BackfillPart, SyncActuals
 from domain.errors import TransientError
 from domain.spans import Span
 from infra.db.entry_store import EntryStore
@@ -157,7 +157,14 @@ def _finish(
     cursor = settle(repo, harvest, stats, span=history_of(account), observed=planned) or planned
     u.accounts.record_success(account.id, "actuals", now)
     u.accounts.move_cursor(account.id, "actuals", cursor, full_reconciled_at=now)
-    u.runs.finish(account.id, backfill["backfill_id"], status="succeeded", counts=dict(stats), at=now)
+    u.runs.finish(
+        account.id,
+        backfill["backfill_id"],
+        kind=SyncActuals.route.run_kind,
+        status="succeeded",
+        counts=dict(stats),
+        at=now,
+    )
     log.info("backfill_finished", account_id=account.id, parts=backfill["parts"])
 
 

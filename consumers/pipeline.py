@@ -3,8 +3,10 @@ the inbox, map database errors to transient ones, finish the run and commit, the
 the handler asked to. A handler is only its body: the business rule, given the command, a
 Context and what else it needs as arguments, returning an Outcome.
 
-The run's 'running' mark and any failure commit on their own (consumers.runs), so they survive
-the handler's rollback; its success is written in the handler's transaction, with its effects.
+A run's end is written in the handler's transaction, with its effects; a run that works
+longer than a moment shows it is running through its progress, and a failure commits on its
+own, so it survives the handler's rollback (consumers.runs). A daily sync of a small account
+so costs one transaction.
 
 A long sync commits checkpoints as it goes (consumers.resume). When it has run longer than
 `max_message_s` it raises HandOn after a checkpoint: the pipeline publishes the command's
@@ -19,11 +21,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from datetime import datetime
 from time import monotonic
 
 import structlog
 
-from consumers.runs import require_account, tracked_run
+from consumers.runs import account_of, failures_recorded
 from domain.accounts import AccountRecord
 from domain.clock import Clock, utcnow
 from domain.commands import Command
@@ -101,13 +104,16 @@ class Pipeline:
 
     def __call__(self, cmd: Command) -> Counter:
         step = self.steps[type(cmd)]
-        with database_errors_are_transient(), self._started(cmd) as account, self.uow(account.id) as u:
+        started = self.clock()
+        with database_errors_are_transient(), self._failures_recorded(cmd), self.uow(cmd.account_id) as u:
+            ctx = self._context(cmd, account_of(u, cmd.account_id), u, started)
             try:
-                outcome = self._run(cmd, step, self._context(cmd, account, u))
+                outcome = self._run(cmd, step, ctx)
             except HandOn as handing_on:
                 outcome = Outcome(handing_on.stats, status=None, publish=(cmd.continued(),))
+                self._mark_running(cmd, u, started)
             else:
-                self._finish(cmd, u, outcome)
+                self._finish(cmd, u, outcome, started)
             u.commit()
         # After the commit: a crash before this publish is healed by the next command's guard,
         # or (a continuation) by the redelivered message carrying on from the checkpoint.
@@ -115,24 +121,38 @@ class Pipeline:
             self.publish_many(outcome.publish)
         return outcome.stats
 
-    def _context(self, cmd: Command, account: AccountRecord, u: UnitOfWork) -> Context:
+    def _context(self, cmd: Command, account: AccountRecord, u: UnitOfWork, started: datetime) -> Context:
         deadline = monotonic() + self.max_message_s
         return Context(
             account,
             u,
             self.clock,
-            self._progress(cmd),
+            self._progress(cmd, started),
             run_id=cmd.run_id,
             time_left=lambda: deadline - monotonic(),
             commit_and_continue=lambda: u.commit_and_continue(cmd.route.lock, cmd.lock_key),
         )
 
-    def _finish(self, cmd: Command, u: UnitOfWork, outcome: Outcome) -> None:
+    def _finish(self, cmd: Command, u: UnitOfWork, outcome: Outcome, started: datetime) -> None:
         # The run is done (or settled by its guard): from now on its messages are duplicates.
         u.claim_message(cmd.route.inbox, cmd.run_id)
         if outcome.status is not None and cmd.run_kind is not None:
-            counts = dict(outcome.stats)
-            u.runs.finish(cmd.account_id, cmd.run_id, status=outcome.status, counts=counts, at=self.clock())
+            u.runs.finish(
+                cmd.account_id,
+                cmd.run_id,
+                kind=cmd.run_kind,
+                status=outcome.status,
+                counts=dict(outcome.stats),
+                at=self.clock(),
+                started_at=started,
+            )
+
+    def _mark_running(self, cmd: Command, u: UnitOfWork, started: datetime) -> None:
+        """A run carried on by another message shows running, however quick this one was."""
+        if cmd.run_kind is not None:
+            u.runs.mark_running(
+                account_id=cmd.account_id, kind=cmd.run_kind, message_id=cmd.run_id, at=started
+            )
 
     def _run(self, cmd: Command, step: Step, ctx: Context) -> Outcome:
         if not ctx.u.try_lock(cmd.route.lock, cmd.lock_key):
@@ -147,19 +167,14 @@ class Pipeline:
             return Outcome(status=None)
         return step.body(cmd, ctx)
 
-    def _started(self, cmd: Command) -> AbstractContextManager[AccountRecord]:
-        """The command's account, with its run marked running if it has one."""
+    def _failures_recorded(self, cmd: Command) -> AbstractContextManager[None]:
         if cmd.run_kind is None:
-            return nullcontext(require_account(self.uow, cmd.account_id))
-        return tracked_run(
-            self.uow,
-            account_id=cmd.account_id,
-            kind=cmd.run_kind,
-            message_id=cmd.run_id,
-            clock=self.clock,
+            return nullcontext()
+        return failures_recorded(
+            self.uow, account_id=cmd.account_id, kind=cmd.run_kind, message_id=cmd.run_id, clock=self.clock
         )
 
-    def _progress(self, cmd: Command) -> Callable[[dict], None]:
+    def _progress(self, cmd: Command, started: datetime) -> Callable[[dict], None]:
         # A message done within this time shows no progress: nobody could have watched it, and
         # a daily sync would spend a transaction of its own on it. A wait on Harvest shows at once.
         quiet_until = monotonic() + self.quiet_progress_s
@@ -167,8 +182,17 @@ class Pipeline:
         def show(progress: dict) -> None:
             if "waiting" not in progress and monotonic() < quiet_until:
                 return
+            if cmd.run_kind is None:
+                return
             with self.uow() as p:
-                p.runs.set_progress(cmd.account_id, cmd.run_id, progress, durable=False)
+                p.runs.mark_running(
+                    account_id=cmd.account_id,
+                    kind=cmd.run_kind,
+                    message_id=cmd.run_id,
+                    at=started,
+                    progress=progress,
+                    durable=False,
+                )
                 p.commit()
 
         return show

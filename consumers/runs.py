@@ -1,7 +1,9 @@
 """Run bookkeeping shared by every consumer: status lines the operator can see while it works.
 
-The 'running' mark and failure marks commit on their own, outside the handler's transaction,
-so they survive its rollback; success is written inside it, atomically with the effects.
+A run is written in the handler's transaction, atomically with its effects, when it ends; one
+that works longer than a moment shows it is running through its progress, in short
+transactions of their own. A failure commits on its own, outside the handler's transaction, so
+it survives its rollback.
 """
 
 from __future__ import annotations
@@ -20,31 +22,25 @@ from infra.db.uow import UnitOfWork
 log = structlog.get_logger(__name__)
 
 
-def require_account(uow: Callable[[], UnitOfWork], account_id: int) -> AccountRecord:
+def account_of(u: UnitOfWork, account_id: int) -> AccountRecord:
     """The command's account; a command for an account that does not exist is permanent."""
-    with uow() as u:
-        account = u.accounts.get(account_id)
+    account = u.accounts.get(account_id)
     if account is None:
         raise UnknownAccount(f"account {account_id} does not exist")
     return account
 
 
 @contextmanager
-def tracked_run(
+def failures_recorded(
     uow: Callable[[], UnitOfWork], *, account_id: int, kind: str, message_id: str, clock: Clock = utcnow
-) -> Iterator[AccountRecord]:
-    """The command's account, read in the transaction that marks its run running (one
-    transaction, not two); on failure record why, and flag the account if Harvest refused it.
-    A command for an account that does not exist is permanent, and has no run to record."""
-    with database_errors_are_transient(), uow() as u:
-        account = u.accounts.get(account_id)
-        if account is None:
-            raise UnknownAccount(f"account {account_id} does not exist")
-        u.runs.mark_running(account_id=account_id, kind=kind, message_id=message_id, at=clock())
-        u.commit()
+) -> Iterator[None]:
+    """On failure record why, and flag the account if Harvest refused it. A command for an
+    account that does not exist is permanent, and has no run to record."""
     try:
         with database_errors_are_transient():
-            yield account
+            yield
+    except UnknownAccount:
+        raise
     except Exception as exc:
         _record_failure(uow, exc, account_id=account_id, kind=kind, message_id=message_id, clock=clock)
         raise

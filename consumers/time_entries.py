@@ -108,8 +108,14 @@ def _plan_backfill(
     # Harvest's time: what changes after it, the backfill's last part reads.
     backfills.register(cmd.run_id, planned_at or started, ranges)
     parts = part_commands(ctx.account.id, cmd.run_id, backfills.parts(cmd.run_id))
-    ctx.u.runs.set_progress(ctx.account.id, cmd.run_id, {"backfill.parts": len(parts)})
     # The run stays running: the part that completes the backfill finishes it.
+    ctx.u.runs.mark_running(
+        account_id=ctx.account.id,
+        kind=cmd.run_kind,
+        message_id=cmd.run_id,
+        at=started,
+        progress={"backfill.parts": len(parts)},
+    )
     return Outcome(Counter({"backfill.parts": len(parts)}), status=None, publish=parts)
 
 

@@ -18,12 +18,28 @@ class RunRepository:
         stmt = insert(t.sync_runs).values(account_id=account_id, kind=kind, message_id=message_id, **values)
         self.conn.execute(stmt.on_conflict_do_update(constraint="sync_runs_one_per_message", set_=values))
 
-    def mark_running(self, *, account_id: int, kind: str, message_id: str, at: datetime) -> None:
-        """Running again after a retry, a redelivery or a continuation, but never undo a
-        finished success. The run keeps the time it first started (a queued run has none)."""
-        self.conn.execute(
-            _MARK_RUNNING, {"account_id": account_id, "kind": kind, "message_id": message_id, "at": at}
-        )
+    def mark_running(
+        self,
+        *,
+        account_id: int,
+        kind: str,
+        message_id: str,
+        at: datetime,
+        progress: dict | None = None,
+        durable: bool = True,
+    ) -> None:
+        """Running (again, after a retry, a redelivery or a continuation), with its progress
+        when given; never undo a finished success. The run keeps the time it first started (a
+        queued run has none). `durable=False`: a mark of its own transaction, which a crash may
+        lose, so its commit need not wait for the disk."""
+        params = {
+            "account_id": account_id,
+            "kind": kind,
+            "message_id": message_id,
+            "at": at,
+            "progress": progress,
+        }
+        self.conn.execute(_MARK_RUNNING if durable else _MARK_RUNNING_QUICKLY, params)
 
     def get(self, account_id: int, message_id: str) -> dict | None:
         row = (
@@ -67,36 +83,48 @@ class RunRepository:
         )
         return dict(row) if row else None
 
-    def finish(self, account_id: int, message_id: str, *, status: str, counts: dict, at: datetime) -> None:
-        values = {"status": status, "counts": counts, "at": at}
+    def finish(
+        self,
+        account_id: int,
+        message_id: str,
+        *,
+        kind: str,
+        status: str,
+        counts: dict,
+        at: datetime,
+        started_at: datetime | None = None,
+    ) -> None:
+        """The run's end, in the transaction of its effects; the first row of a run too short
+        to have shown it was running (`started_at`: when its message began)."""
+        values = {"kind": kind, "status": status, "counts": counts, "at": at, "started_at": started_at}
         self.conn.execute(_FINISH, {"account_id": account_id, "message_id": message_id, **values})
 
-    def set_progress(self, account_id: int, message_id: str, progress: dict, *, durable: bool = True) -> None:
-        """`durable=False`: advisory progress a crash may lose, so the commit of its own
-        transaction need not wait for the disk."""
-        if not durable:
-            self.conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-        self.conn.execute(
-            sa.update(t.sync_runs)
-            .where(t.sync_runs.c.account_id == account_id, t.sync_runs.c.message_id == message_id)
-            .values(progress=progress)
-        )
 
-
-# Written once, as text: a daily sync runs both, and building and hashing the equivalent
-# expressions per message cost more than the statements themselves. The running mark's
-# transaction commits without waiting for the disk, in the same round trip: the mark only
-# shows what is going on, and a later durable commit (the run's success or failure) flushes
-# it first anyway, so a crash can lose it only with everything after it.
-_MARK_RUNNING = sa.text(
-    "SET LOCAL synchronous_commit = off;"
-    " INSERT INTO sync_runs (account_id, kind, message_id, status, started_at)"
-    " VALUES (:account_id, :kind, :message_id, 'running', :at)"
+# Written once, as text: a daily sync runs them, and building and hashing the equivalent
+# expressions per message cost more than the statements themselves.
+_MARK_RUNNING_SQL = (
+    "INSERT INTO sync_runs (account_id, kind, message_id, status, started_at, progress)"
+    " VALUES (:account_id, :kind, :message_id, 'running', :at, coalesce(:progress, '{}'::jsonb))"
     " ON CONFLICT ON CONSTRAINT sync_runs_one_per_message DO UPDATE"
-    " SET status = 'running', started_at = coalesce(sync_runs.started_at, EXCLUDED.started_at)"
+    " SET status = 'running', started_at = coalesce(sync_runs.started_at, EXCLUDED.started_at),"
+    " progress = coalesce(:progress, sync_runs.progress)"
     " WHERE sync_runs.status <> 'succeeded'"
 )
+_PROGRESS = sa.bindparam("progress", type_=JSONB(none_as_null=True))  # None: keep what is there
+_COUNTS = sa.bindparam("counts", type_=JSONB)
+_AT = sa.bindparam("at", type_=sa.DateTime(timezone=True))
+_STARTED_AT = sa.bindparam("started_at", type_=sa.DateTime(timezone=True))
+_MARK_RUNNING = sa.text(_MARK_RUNNING_SQL).bindparams(_PROGRESS, _AT)
+# A mark in a transaction of its own commits without waiting for the disk, in the same round
+# trip: it only shows what is going on, and a later durable commit (the run's end) flushes it
+# first anyway, so a crash can lose it only with everything after it.
+_MARK_RUNNING_QUICKLY = sa.text("SET LOCAL synchronous_commit = off; " + _MARK_RUNNING_SQL).bindparams(
+    _PROGRESS, _AT
+)
 _FINISH = sa.text(
-    "UPDATE sync_runs SET status = :status, counts = :counts, finished_at = :at, error = NULL"
-    " WHERE account_id = :account_id AND message_id = :message_id"
-).bindparams(sa.bindparam("counts", type_=JSONB), sa.bindparam("at", type_=sa.DateTime(timezone=True)))
+    "INSERT INTO sync_runs (account_id, kind, message_id, status, counts, started_at, finished_at)"
+    " VALUES (:account_id, :kind, :message_id, :status, :counts, :started_at, :at)"
+    " ON CONFLICT ON CONSTRAINT sync_runs_one_per_message DO UPDATE"
+    " SET status = EXCLUDED.status, counts = EXCLUDED.counts, finished_at = EXCLUDED.finished_at,"
+    " error = NULL, started_at = coalesce(sync_runs.started_at, EXCLUDED.started_at)"
+).bindparams(_COUNTS, _AT, _STARTED_AT)

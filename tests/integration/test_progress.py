@@ -60,12 +60,25 @@ class PlayedWorker:
 
     def progress(self, progress: dict) -> None:
         with self.app.uow() as u:
-            u.runs.set_progress(self.account_id, self.message_id, {k: v for k, v in progress.items() if v})
+            u.runs.mark_running(
+                account_id=self.account_id,
+                kind="actuals",
+                message_id=self.message_id,
+                at=STARTED,
+                progress={k: v for k, v in progress.items() if v},
+            )
             u.commit()
 
     def succeed(self) -> None:
         with self.app.uow() as u:
-            u.runs.finish(self.account_id, self.message_id, status="succeeded", counts=COUNTS, at=STARTED)
+            u.runs.finish(
+                self.account_id,
+                self.message_id,
+                kind="actuals",
+                status="succeeded",
+                counts=COUNTS,
+                at=STARTED,
+            )
             u.commit()
 
 

@@ -162,21 +162,39 @@ class FakeAccounts:
 class FakeRuns:
     rows: dict[str, dict] = field(default_factory=dict)
 
-    def mark_running(self, *, account_id: int, kind: str, message_id: str, at: datetime) -> None:
+    def mark_running(
+        self,
+        *,
+        account_id: int,
+        kind: str,
+        message_id: str,
+        at: datetime,
+        progress: dict | None = None,
+        durable: bool = True,
+    ) -> None:
         row = self.rows.setdefault(message_id, {"account_id": account_id, "kind": kind, "progress": {}})
         if row.get("status") != "succeeded":
-            row.update(status="running", started_at=at)
+            row.update(status="running", started_at=row.get("started_at") or at)
+            if progress is not None:
+                row["progress"] = progress
 
     def upsert(self, *, account_id: int, kind: str, message_id: str, **values: object) -> None:
         self.rows.setdefault(message_id, {"account_id": account_id, "kind": kind}).update(values)
 
-    def finish(self, account_id: int, message_id: str, *, status: str, counts: dict, at: datetime) -> None:
-        if message_id in self.rows:
-            self.rows[message_id].update(status=status, counts=counts, finished_at=at, error=None)
-
-    def set_progress(self, account_id: int, message_id: str, progress: dict, *, durable: bool = True) -> None:
-        if message_id in self.rows:
-            self.rows[message_id]["progress"] = progress
+    def finish(
+        self,
+        account_id: int,
+        message_id: str,
+        *,
+        kind: str,
+        status: str,
+        counts: dict,
+        at: datetime,
+        started_at: datetime | None = None,
+    ) -> None:
+        row = self.rows.setdefault(message_id, {"account_id": account_id, "kind": kind, "progress": {}})
+        row.update(status=status, counts=counts, finished_at=at, error=None)
+        row["started_at"] = row.get("started_at") or started_at
 
 
 @dataclass
