@@ -155,8 +155,7 @@ def _finish(
     stats: Counter = Counter(counts)
     planned = backfill["started_at"]  # Harvest's time when the backfill was planned
     cursor = settle(repo, harvest, stats, span=history_of(account), observed=planned) or planned
-    u.accounts.record_success(account.id, "actuals", now)
-    u.accounts.move_cursor(account.id, "actuals", cursor, full_reconciled_at=now)
+    u.accounts.move_cursor(account.id, "actuals", cursor, succeeded_at=now, full_reconciled_at=now)
     u.runs.finish(
         account.id,
         backfill["backfill_id"],

@@ -106,7 +106,7 @@ class Pipeline:
         step = self.steps[type(cmd)]
         started = self.clock()
         with database_errors_are_transient(), self._failures_recorded(cmd), self.uow(cmd.account_id) as u:
-            ctx = self._context(cmd, account_of(u, cmd.account_id), u, started)
+            ctx = self._context(cmd, account_of(u), u, started)
             try:
                 outcome = self._run(cmd, step, ctx)
             except HandOn as handing_on:

@@ -22,11 +22,12 @@ from infra.db.uow import UnitOfWork
 log = structlog.get_logger(__name__)
 
 
-def account_of(u: UnitOfWork, account_id: int) -> AccountRecord:
-    """The command's account; a command for an account that does not exist is permanent."""
-    account = u.accounts.get(account_id)
+def account_of(u: UnitOfWork) -> AccountRecord:
+    """The command's account, held for the unit of work; a command for an account that does
+    not exist is permanent."""
+    account = u.account()
     if account is None:
-        raise UnknownAccount(f"account {account_id} does not exist")
+        raise UnknownAccount(f"account {u.account_id} does not exist")
     return account
 
 

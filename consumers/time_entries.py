@@ -88,9 +88,13 @@ def sync_actuals(
     finally:
         harvest.close()
     res.finish()
-    u.accounts.record_success(account.id, "actuals", started)
     u.accounts.move_cursor(
-        account.id, "actuals", cursor, full_reconciled_at=started if full else None, hold_facts=hold_facts
+        account.id,
+        "actuals",
+        cursor,
+        succeeded_at=started,
+        full_reconciled_at=started if full else None,
+        hold_facts=hold_facts,
     )
     log.info("actuals_synced", account_id=account.id, **{k.replace(".", "_"): v for k, v in stats.items()})
     return Outcome(stats)

@@ -28,9 +28,20 @@ class AccountRepository:
             .returning(t.accounts.c.id)
         ).scalar_one()
 
-    def get(self, account_id: int) -> AccountRecord | None:
-        row = self.conn.execute(sa.select(t.accounts).where(t.accounts.c.id == account_id)).mappings().first()
+    def get(self, account_id: int, *, hold: bool = False) -> AccountRecord | None:
+        """`hold`: and hold the row for this transaction (see `hold`)."""
+        query = sa.select(t.accounts).where(t.accounts.c.id == account_id)
+        if hold:
+            query = query.with_for_update(read=True, key_share=True)
+        row = self.conn.execute(query).mappings().first()
         return _record(row) if row else None
+
+    def hold(self, account_id: int) -> None:
+        """What a foreign key would hold per row, once per transaction: the account row cannot
+        be deleted while we write for it (time_entries and actuals have no key to accounts; a
+        trigger deletes their rows with the account, migration 0006). FOR KEY SHARE leaves
+        the row's other columns free to change."""
+        self.conn.execute(_HOLD, {"account_id": account_id})
 
     def find(self, key: str) -> AccountRecord | None:
         """By numeric id or by name."""
@@ -107,13 +118,20 @@ class AccountRepository:
         kind: str,
         cursor: datetime,
         *,
+        succeeded_at: datetime,
         full_reconciled_at: datetime | None,
         hold_facts: str | None = None,
     ) -> None:
-        """The next incremental sync asks for changes since `cursor` (Harvest's clock); set only
-        on completion. `full_reconciled_at` (ours): when all history was last listed, if this
-        sync did. `hold_facts`: the digest of what holds depended on when this sync checked."""
-        values: dict[str, object] = {"cursor": cursor, "hold_facts": hold_facts}
+        """A completed sync: its success (as record_success) and where the next incremental
+        sync asks for changes from, `cursor` (Harvest's clock), in one statement.
+        `full_reconciled_at` (ours): when all history was last listed, if this sync did.
+        `hold_facts`: the digest of what holds depended on when this sync checked."""
+        values: dict[str, object] = {
+            "last_success_at": succeeded_at,
+            "last_error": None,
+            "cursor": cursor,
+            "hold_facts": hold_facts,
+        }
         if full_reconciled_at is not None:
             values["last_full_reconcile_at"] = full_reconciled_at
         stmt = insert(t.account_sync_state).values(account_id=account_id, kind=kind, **values)
@@ -124,6 +142,9 @@ class AccountRepository:
             sa.select(t.account_sync_state).where(t.account_sync_state.c.account_id == account_id)
         ).mappings()
         return {r["kind"]: dict(r) for r in rows}
+
+
+_HOLD = sa.text("SELECT 1 FROM accounts WHERE id = :account_id FOR KEY SHARE")
 
 
 def _record(row: sa.RowMapping) -> AccountRecord:

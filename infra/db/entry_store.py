@@ -10,6 +10,7 @@ from functools import partial
 import sqlalchemy as sa
 
 from domain.actuals import Key, hold_stands
+from infra.db.accounts import AccountRepository
 from infra.db.actuals import rebuild_actuals
 from infra.db.deletions import DeletionRepository
 from infra.db.lookups import ResolutionLookups
@@ -23,22 +24,13 @@ class EntryStore:
     deletions: DeletionRepository
 
     @classmethod
-    def open(cls, conn: sa.Connection, account_id: int) -> EntryStore:
-        # What a foreign key would hold per row, once per transaction: the account row cannot
-        # be deleted while we write its entries and actuals (time_entries and actuals have no
-        # key to accounts; a trigger deletes their rows with the account, migration 0006).
+    def open(cls, conn: sa.Connection, account_id: int, *, hold: bool = True) -> EntryStore:
+        """`hold=False`: the caller holds the account row already (AccountRepository.hold)."""
         lookups = ResolutionLookups(conn, account_id)
         entries = TimeEntryRepository(conn, account_id, hold_stands=partial(_holds_stand, lookups))
-        store = cls(entries, lookups, DeletionRepository(conn, account_id))
-        store.hold_account()
-        return store
-
-    def hold_account(self) -> None:
-        """Hold the account row for this transaction (again after a checkpoint's commit)."""
-        self.entries.conn.execute(
-            sa.text("SELECT 1 FROM accounts WHERE id = :account_id FOR KEY SHARE"),
-            {"account_id": self.entries.account_id},
-        )
+        if hold:
+            AccountRepository(conn).hold(account_id)
+        return cls(entries, lookups, DeletionRepository(conn, account_id))
 
     def rebuild_actuals(self, keys: Iterable[Key], *, emptied: Iterable[Key] = ()) -> int:
         """Recompute the actuals of `keys` (and of `emptied`, which may have lost their last

@@ -12,6 +12,7 @@ from types import TracebackType
 
 import sqlalchemy as sa
 
+from domain.accounts import AccountRecord
 from domain.commands import Lock
 from domain.errors import TransientError
 from infra.db import tables as t
@@ -36,6 +37,7 @@ class UnitOfWork:
         self._engine = engine
         self._account_id = account_id
         self._entries: EntryStore | None = None
+        self._held = False
         self.conn: sa.Connection
 
     def __enter__(self) -> UnitOfWork:
@@ -46,7 +48,15 @@ class UnitOfWork:
         self.runs = RunRepository(self.conn)
         self.verifications = VerificationRepository(self.conn)
         self._entries = None
+        self._held = False
         return self
+
+    def account(self) -> AccountRecord | None:
+        """The unit's account, its row held for the rest of the unit (AccountRepository.hold),
+        in one statement; None when it does not exist."""
+        record = self.accounts.get(self.account_id, hold=True)
+        self._held = record is not None
+        return record
 
     @property
     def account_id(self) -> int:
@@ -59,7 +69,8 @@ class UnitOfWork:
         """The account's time entries and what resolving them needs; opening them holds the
         account row for this transaction."""
         if self._entries is None:
-            self._entries = EntryStore.open(self.conn, self.account_id)
+            self._hold_account()
+            self._entries = EntryStore.open(self.conn, self.account_id, hold=False)
         return self._entries
 
     @property
@@ -98,8 +109,13 @@ class UnitOfWork:
         self._tx = self.conn.begin()
         if not self.try_lock(lock, key):
             raise LockLost(f"the {lock.name.lower()} lock of {key} was taken between two checkpoints")
-        if self._entries is not None:
-            self._entries.hold_account()
+        if self._held:
+            self.accounts.hold(self.account_id)
+
+    def _hold_account(self) -> None:
+        if not self._held:
+            self.accounts.hold(self.account_id)
+            self._held = True
 
     def try_lock(self, lock: Lock, key: int | str) -> bool:
         """Mutual exclusion across pods (of an account, or of a text key such as a backfill

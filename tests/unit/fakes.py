@@ -150,9 +150,11 @@ class FakeAccounts:
         kind: str,
         cursor: datetime,
         *,
+        succeeded_at: datetime,
         full_reconciled_at: datetime | None,
         hold_facts: str | None = None,
     ) -> None:
+        self.record_success(account_id, kind, succeeded_at)
         self.state[(account_id, kind)].update(cursor=cursor, hold_facts=hold_facts)
         if full_reconciled_at is not None:
             self.state[(account_id, kind)]["last_full_reconcile_at"] = full_reconciled_at
@@ -427,6 +429,9 @@ class FakeUnitOfWork:
     def __enter__(self) -> FakeUnitOfWork:
         self._snapshot()
         return self
+
+    def account(self) -> AccountRecord | None:
+        return self.accounts.get(self.account_id)
 
     def _snapshot(self) -> None:
         self._inbox_before = set(self.db.inbox)
