@@ -27,6 +27,11 @@ from infra.harvest.patience import Patience
 from infra.harvest.ratelimit import SharedRateLimit, bucket_limits
 from infra.observability.metrics import Metrics
 
+# Slots one round trip to the shared limit takes, per bucket. Four cover a small account's
+# whole daily sync (three requests). The reports window is 900 s: a leased slot left unused
+# there holds a request back for 15 minutes, so reports take one at a time.
+SHARED_LIMIT_LEASE = {"api": 4, "reports": 1}
+
 
 @dataclass
 class App:
@@ -93,7 +98,13 @@ class App:
         """The account's limiter per bucket (api, reports); none when HARVEST_RATE_LIMIT=off."""
         return {
             bucket: SharedRateLimit(
-                self.engine, account.id, limit=limit, window_s=window_s, bucket=bucket, on_wait=on_wait
+                self.engine,
+                account.id,
+                limit=limit,
+                window_s=window_s,
+                bucket=bucket,
+                lease=SHARED_LIMIT_LEASE.get(bucket, 1),
+                on_wait=on_wait,
             )
             for bucket, (limit, window_s) in bucket_limits(self.settings.harvest_rate_limit).items()
         }

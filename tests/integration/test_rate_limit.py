@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -262,3 +264,154 @@ def test_the_learned_rate_is_a_gauge(app, new_account, engine):
         DatabaseGauges.for_engine(engine, ttl_s=0, rate_limits={"api": 100}, recovery_s=0.01)
     )
     eventually(lambda: _gauge(recovering, account_id) == 100, timeout=10, what="the gauge back at the limit")
+
+
+# -- leases: several slots per round trip, spent locally for half the margin ------------------
+
+
+class _Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@contextmanager
+def _round_trips(engine: sa.Engine) -> Iterator[list[str]]:
+    """The statements sent to PostgreSQL meanwhile: one per round trip."""
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        sent.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+def _slots_in_log(engine: sa.Engine, account_id: int) -> int:
+    log = t.harvest_request_log
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(sa.func.count()).select_from(log).where(log.c.account_id == account_id)
+        ).scalar_one()
+
+
+def test_a_lease_of_four_takes_eight_slots_in_two_round_trips(engine):
+    clock = _Clock()
+    limit = SharedRateLimit(engine, _lone_account_id(), limit=100, window_s=15, lease=4, monotonic=clock)
+    with _round_trips(engine) as sent:
+        for _ in range(8):
+            limit()
+    assert len(sent) == 2
+
+
+def test_a_leased_slot_left_past_half_the_margin_is_not_spent(engine):
+    clock = _Clock()
+    account_id = _lone_account_id()
+    limit = SharedRateLimit(
+        engine, account_id, limit=100, window_s=15, margin_s=1.0, lease=4, monotonic=clock
+    )
+    limit()  # takes four slots, spends one
+    with _round_trips(engine) as sent:
+        clock.now += 0.49
+        limit()  # still good
+        assert sent == []
+        clock.now += 0.02  # past half the margin after the lease was taken: too late
+        limit()
+        assert len(sent) == 1
+    # Three left unused expire with the window; the next lease took only what the last spent
+    assert _slots_in_log(engine, account_id) == 4 + 2
+
+
+def test_a_lease_takes_as_many_slots_as_the_requests_come_for(engine):
+    clock = _Clock()
+    account_id = _lone_account_id()
+    limit = SharedRateLimit(
+        engine, account_id, limit=100, window_s=15, margin_s=1.0, lease=4, monotonic=clock
+    )
+    # A caller slower than the lease lasts (a page stored between requests) wastes one lease
+    for _ in range(3):
+        limit()
+        clock.now += 0.6
+    assert _slots_in_log(engine, account_id) == 4 + 1 + 1
+    # Then quicker requests grow it back, each lease twice the last that ran out while good
+    with _round_trips(engine) as sent:
+        for _ in range(1 + 2 + 4 + 4):
+            limit()
+    assert len(sent) == 4
+    assert _slots_in_log(engine, account_id) == 6 + 11
+
+
+def test_a_refusal_drops_the_lease(engine):
+    clock = _Clock()
+    account_id = _lone_account_id()
+    limit = SharedRateLimit(engine, account_id, limit=100, window_s=15, lease=4, monotonic=clock)
+    limit()
+    assert limit.refused() == 50.0
+    with _round_trips(engine) as sent:
+        limit()
+    assert len(sent) == 1
+
+
+def test_a_lease_in_a_nearly_full_window_keeps_what_is_free_and_gives_the_rest_back(engine):
+    account_id = _lone_account_id()
+    # Six of eight slots taken a second ago
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO harvest_request_log (account_id, bucket, at)"
+                " SELECT :a, 'api', clock_timestamp() - interval '1 second' FROM generate_series(1, 6)"
+            ),
+            {"a": account_id},
+        )
+    waits: list[float] = []
+
+    class Held(Exception):
+        pass
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        raise Held
+
+    clock = _Clock()
+    limit = SharedRateLimit(engine, account_id, limit=8, window_s=30, lease=4, sleep=sleep, monotonic=clock)
+    with _round_trips(engine) as sent:
+        limit()  # two free: both kept, the other two given back
+        assert len(sent) == 2
+    assert _slots_in_log(engine, account_id) == 8
+    limit()  # the second of them, from the lease
+    with pytest.raises(Held):
+        limit()
+    assert waits and 29 < waits[0] <= 30.1  # until the six taken a second ago expire
+    assert _slots_in_log(engine, account_id) == 8
+
+
+def test_leases_across_pods_and_threads_stay_under_the_limit_and_get_no_429(simulator, engine):
+    simulator.configure(rate_limit_enabled=True, rate_limit_requests=LIMIT, rate_limit_window_s=WINDOW)
+    simulator.add_account(
+        account_id=5_550_003,
+        token="rl-token-3",
+        seed=1,
+        people=1,
+        projects=1,
+        clients=1,
+        days=1,
+        entries_per_day=0,
+    )
+    simulator.reset_stats()
+    # Two pods, each with two threads on one limiter, each taking three slots at a time
+    pods = [
+        SharedRateLimit(engine, 991_003, limit=LIMIT, window_s=WINDOW, margin_s=0.3, lease=3)
+        for _ in range(2)
+    ]
+    errors = _hammer(simulator, 5_550_003, "rl-token-3", lambda i: pods[i % 2])
+    stats = simulator.stats()
+    assert errors == []
+    assert stats["rate_limited"] == 0
+    assert stats["by_status"].get("200", stats["by_status"].get(200)) == 24
