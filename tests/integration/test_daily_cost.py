@@ -1,0 +1,73 @@
+"""What one no-change daily actuals sync costs in round trips: the statements it sends to
+PostgreSQL, the connections it checks out of the pool, and its Harvest requests. At thousands
+of accounts a day these are the work (issue 16, `python -m bench tenants`); a change that
+adds one to every daily shows here before it shows in the bench."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+
+from tests.integration.actuals_support import sync_actuals, sync_entities
+from tests.integration.conftest import replace_settings
+
+pytestmark = pytest.mark.integration
+
+
+@contextmanager
+def counted(engine: sa.Engine) -> Iterator[Counter]:
+    seen: Counter = Counter()
+
+    def statement(_conn, _cursor, text, _params, _context, _many):  # type: ignore[no-untyped-def]
+        seen["statements"] += 1
+        seen[" ".join(text.split())[:90]] += 1
+
+    def checkout(*_args):  # type: ignore[no-untyped-def]
+        seen["checkouts"] += 1
+
+    dialect = type(engine.dialect)
+    real_ping = dialect.do_ping
+
+    def ping(self, dbapi_connection):  # type: ignore[no-untyped-def]
+        seen["pings"] += 1
+        return real_ping(self, dbapi_connection)
+
+    sa.event.listen(engine, "before_cursor_execute", statement)
+    sa.event.listen(engine.pool, "checkout", checkout)
+    dialect.do_ping = ping
+    try:
+        yield seen
+    finally:
+        dialect.do_ping = real_ping
+        sa.event.remove(engine, "before_cursor_execute", statement)
+        sa.event.remove(engine.pool, "checkout", checkout)
+
+
+# Today's cost, each item one round trip: in the daily's one transaction the account (read and
+# held), its lock, the backfill and inbox checks, its sync state and checkpoint, the hold facts,
+# the people to resolve again, the day counts of the deletion check, the entries listed again
+# (two pages of the overlap), and at the end its cursor, inbox row and run row; beside it one
+# statement of the shared rate limit for all three Harvest requests.
+STATEMENTS, CHECKOUTS, REQUESTS = 15, 2, 3
+
+
+def test_a_no_change_daily_costs_few_round_trips(app, simulator, new_account, engine) -> None:
+    # Harvest's rate limit shared through PostgreSQL, as deployed.
+    app = replace_settings(app, harvest_rate_limit=(100, 15.0))
+    account_id, _ = new_account(people=5, projects=3, clients=2, days=10, entries_per_day=2)
+    sync_entities(app, account_id)
+    sync_actuals(app, account_id)
+    sync_actuals(app, account_id)  # the second sync: one with a cursor, like every daily after it
+    simulator.reset_stats()
+    with counted(engine) as seen:
+        counts = sync_actuals(app, account_id)
+    assert counts.get("entries.changed") == 0
+    breakdown = "\n".join(f"{n:3d} {text}" for text, n in seen.most_common())
+    assert seen["statements"] <= STATEMENTS, breakdown
+    assert seen["checkouts"] <= CHECKOUTS, breakdown
+    assert seen["pings"] == 0, breakdown  # its connections were in use a moment ago
+    assert simulator.stats()["requests"] == REQUESTS
