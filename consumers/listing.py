@@ -158,7 +158,7 @@ def _read(
     read = _Read(known=set(known))
     pages = harvest.listing(ENTRIES, "time_entries", {**params, **span.as_params()})
     since, due = 0, False
-    with read_ahead(pages, _parse) as listing:
+    with read_ahead(pages, _parse, is_last=lambda listed: listed.last) as listing:
         for listed, parsed in listing:
             apply_page(store, parsed, stats)
             stats["listing.pages"] += 1

@@ -46,6 +46,7 @@ class ListedPage(NamedTuple):
     total_entries: int | None
     # Harvest's clock (its Date header) when it served the page; None if it sent none.
     served_at: datetime | None
+    last: bool = False  # no page follows it (links.next was null)
 
 
 class _Reply(NamedTuple):
@@ -168,15 +169,16 @@ class HarvestClient:
             reply = self._request(url, query)
             number += 1
             total = reply.doc.get("total_entries")
+            # links.next already carries per_page, filters and the cursor: request it as given.
+            url = (reply.doc.get("links") or {}).get("next")
+            query = None
             yield ListedPage(
                 reply.doc.get(collection) or [],
                 number,
                 int(total) if total is not None else None,
                 reply.served_at,
+                last=url is None,
             )
-            # links.next already carries per_page, filters and the cursor: request it as given.
-            url = (reply.doc.get("links") or {}).get("next")
-            query = None
 
     def report(self, kind: str, start: date, end: date) -> list[dict]:
         """Every row of a time report (`/reports/time/{kind}`) for spent dates start..end

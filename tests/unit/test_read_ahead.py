@@ -58,7 +58,7 @@ def test_leaving_early_stops_fetching_even_on_the_callers_own_error():
     assert not [t for t in threading.enumerate() if t.name == "harvest-read-ahead"]
 
 
-def test_pages_are_prepared_in_the_reading_thread_and_its_errors_reach_the_caller():
+def test_pages_after_the_first_are_prepared_in_the_reading_thread_and_its_errors_reach_the_caller():
     threads = []
 
     def prepare(page):
@@ -72,4 +72,35 @@ def test_pages_are_prepared_in_the_reading_thread_and_its_errors_reach_the_calle
         for total in totals:
             got.append(total)
     assert got == [1]
-    assert threads == ["harvest-read-ahead", "harvest-read-ahead"]
+    # The first page is the caller's to wait for: fetched and prepared in its own thread.
+    assert sorted(threads) == sorted([threading.current_thread().name, "harvest-read-ahead"])
+
+
+def test_a_first_page_that_is_the_last_starts_no_thread():
+    def pages():
+        yield [0]
+        raise AssertionError("nothing is read after the last page")
+
+    threads = []
+    with read_ahead(pages(), is_last=lambda page: True, name="read-ahead-under-test") as items:
+        for page in items:
+            threads = [t for t in threading.enumerate() if t.name == "read-ahead-under-test"]
+            assert page == [0]
+    assert threads == []
+
+
+def test_a_later_last_page_is_read_ahead_as_before():
+    second_fetched = threading.Event()
+
+    def pages():
+        yield [0]
+        second_fetched.set()
+        yield [1]
+
+    seen = []
+    with read_ahead(pages(), is_last=lambda page: page == [1]) as items:
+        for page in items:
+            if page == [0]:
+                assert second_fetched.wait(timeout=5)
+            seen.append(page)
+    assert seen == [[0], [1]]
