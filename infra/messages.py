@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -45,7 +46,7 @@ def decode(body: bytes) -> Command:
     payload = doc.get("payload")
     if not isinstance(payload, dict):
         raise MalformedMessage("payload is not a JSON object")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     kwargs = {}
     for field in dataclasses.fields(cls):  # type: ignore[arg-type]
         if field.name not in payload:
@@ -60,6 +61,13 @@ def decode(body: bytes) -> Command:
     if doc.get("message_id") not in (None, cmd.message_id):
         raise MalformedMessage(f"{name}: message_id does not match the payload")
     return cmd
+
+
+@functools.cache
+def _hints(cls: type[Command]) -> dict[str, Any]:
+    # Resolving the annotations (strings, under `from __future__ import annotations`) is the
+    # dearest part of decoding a message; they do not change.
+    return typing.get_type_hints(cls)
 
 
 def _coerce(cmd_name: str, field: str, value: Any, hint: Any) -> Any:
