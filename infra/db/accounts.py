@@ -30,10 +30,7 @@ class AccountRepository:
 
     def get(self, account_id: int, *, hold: bool = False) -> AccountRecord | None:
         """`hold`: and hold the row for this transaction (see `hold`)."""
-        query = sa.select(t.accounts).where(t.accounts.c.id == account_id)
-        if hold:
-            query = query.with_for_update(read=True, key_share=True)
-        row = self.conn.execute(query).mappings().first()
+        row = self.conn.execute(_GET_HELD if hold else _GET, {"account_id": account_id}).mappings().first()
         return _record(row) if row else None
 
     def hold(self, account_id: int) -> None:
@@ -126,25 +123,42 @@ class AccountRepository:
         sync asks for changes from, `cursor` (Harvest's clock), in one statement.
         `full_reconciled_at` (ours): when all history was last listed, if this sync did.
         `hold_facts`: the digest of what holds depended on when this sync checked."""
-        values: dict[str, object] = {
-            "last_success_at": succeeded_at,
-            "last_error": None,
+        params = {
+            "account_id": account_id,
+            "kind": kind,
+            "at": succeeded_at,
             "cursor": cursor,
             "hold_facts": hold_facts,
+            "full": full_reconciled_at,
         }
-        if full_reconciled_at is not None:
-            values["last_full_reconcile_at"] = full_reconciled_at
-        stmt = insert(t.account_sync_state).values(account_id=account_id, kind=kind, **values)
-        self.conn.execute(stmt.on_conflict_do_update(index_elements=["account_id", "kind"], set_=values))
+        self.conn.execute(_MOVE_CURSOR, params)
 
     def sync_state(self, account_id: int) -> dict[str, dict]:
-        rows = self.conn.execute(
-            sa.select(t.account_sync_state).where(t.account_sync_state.c.account_id == account_id)
-        ).mappings()
+        rows = self.conn.execute(_SYNC_STATE, {"account_id": account_id}).mappings()
         return {r["kind"]: dict(r) for r in rows}
 
 
+# What every message asks, built once: building an expression costs more than running it.
+_GET = sa.select(t.accounts).where(t.accounts.c.id == sa.bindparam("account_id"))
+_GET_HELD = _GET.with_for_update(read=True, key_share=True)
 _HOLD = sa.text("SELECT 1 FROM accounts WHERE id = :account_id FOR KEY SHARE")
+_SYNC_STATE = sa.select(t.account_sync_state).where(
+    t.account_sync_state.c.account_id == sa.bindparam("account_id")
+)
+_TIMESTAMP = sa.DateTime(timezone=True)
+_MOVE_CURSOR = sa.text(
+    "INSERT INTO account_sync_state"
+    " (account_id, kind, last_success_at, last_error, cursor, hold_facts, last_full_reconcile_at)"
+    " VALUES (:account_id, :kind, :at, NULL, :cursor, :hold_facts, :full)"
+    " ON CONFLICT (account_id, kind) DO UPDATE SET last_success_at = EXCLUDED.last_success_at,"
+    " last_error = NULL, cursor = EXCLUDED.cursor, hold_facts = EXCLUDED.hold_facts,"
+    " last_full_reconcile_at = coalesce(EXCLUDED.last_full_reconcile_at,"
+    " account_sync_state.last_full_reconcile_at)"
+).bindparams(
+    sa.bindparam("at", type_=_TIMESTAMP),
+    sa.bindparam("cursor", type_=_TIMESTAMP),
+    sa.bindparam("full", type_=_TIMESTAMP),
+)
 
 
 def _record(row: sa.RowMapping) -> AccountRecord:

@@ -16,14 +16,7 @@ class BackfillRepository:
         self.account_id = account_id
 
     def unfinished(self) -> dict | None:
-        b = t.backfills
-        row = (
-            self.conn.execute(
-                sa.select(b).where(b.c.account_id == self.account_id, b.c.finished_at.is_(None)).limit(1)
-            )
-            .mappings()
-            .first()
-        )
+        row = self.conn.execute(_UNFINISHED, {"account_id": self.account_id}).mappings().first()
         return dict(row) if row else None
 
     def register(self, backfill_id: str, started_at: datetime, ranges: list[tuple[date, date]]) -> None:
@@ -105,3 +98,11 @@ class BackfillRepository:
             for key, value in (part["counts"] or {}).items():
                 totals[key] = totals.get(key, 0) + int(value)
         return totals
+
+
+# Every actuals sync asks it: built once (building the expression cost more than the query).
+_UNFINISHED = (
+    sa.select(t.backfills)
+    .where(t.backfills.c.account_id == sa.bindparam("account_id"), t.backfills.c.finished_at.is_(None))
+    .limit(1)
+)

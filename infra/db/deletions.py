@@ -34,17 +34,7 @@ class DeletionRepository:
     def counts_by_day(self, span: Span) -> list[tuple[date, int]]:
         """Entries we hold per spent date in `span`, as Harvest would count them (kept by
         triggers on time_entries, migration 0008: a read of one row per day)."""
-        rows = self.conn.execute(
-            sa.text(
-                """
-                SELECT spent_date, entries FROM entry_day_counts AS t
-                WHERE t.account_id = :account_id AND entries > 0
-                  AND (CAST(:start AS date) IS NULL OR t.spent_date >= :start)
-                  AND (CAST(:end AS date) IS NULL OR t.spent_date <= :end)
-                """
-            ),
-            self._params(span),
-        )
+        rows = self.conn.execute(_DAY_COUNTS, self._params(span))
         return [(d, n) for d, n in rows]
 
     def begin_seen(self) -> None:
@@ -98,3 +88,14 @@ class DeletionRepository:
                 )
             )
         return len(gone), [(r[1], r[2], r[3], r[4]) for r in rows if r[1] is not None]
+
+
+# Every actuals sync asks it: parsed once.
+_DAY_COUNTS = sa.text(
+    """
+    SELECT spent_date, entries FROM entry_day_counts AS t
+    WHERE t.account_id = :account_id AND entries > 0
+      AND (CAST(:start AS date) IS NULL OR t.spent_date >= :start)
+      AND (CAST(:end AS date) IS NULL OR t.spent_date <= :end)
+    """
+)

@@ -64,23 +64,7 @@ class ResolutionLookups:
         hold from these alone). While it stays the same, every held entry stays held for the
         same reason, and a sync need not look at them (an account's held entries can be a
         large part of its history)."""
-        return self.conn.execute(
-            sa.text(
-                """
-                SELECT md5(concat_ws('|',
-                  (SELECT string_agg(refs.harvest_id || ':' || (r.match_key = 'unknown')::text, ','
-                                     ORDER BY refs.harvest_id)
-                   FROM external_refs AS refs JOIN people AS p ON p.id = refs.person_id
-                   JOIN roles AS r ON r.id = p.role_id
-                   WHERE refs.account_id = :a AND refs.entity_type = 'person'),
-                  (SELECT string_agg(refs.harvest_id || ':' || (:sync_off = ANY(pr.tags))::text, ','
-                                     ORDER BY refs.harvest_id)
-                   FROM external_refs AS refs JOIN projects AS pr ON pr.id = refs.project_id
-                   WHERE refs.account_id = :a AND refs.entity_type = 'project')))
-                """
-            ),
-            {"a": self.account_id, "sync_off": SYNC_OFF_TAG},
-        ).scalar_one()
+        return self.conn.execute(_HOLD_FACTS, {"a": self.account_id, "sync_off": SYNC_OFF_TAG}).scalar_one()
 
     def assignments(self, person_ids: Iterable[int]) -> dict[int, dict[int, list[AssignmentSpan]]]:
         """person id -> project id -> that person's assignments on that project."""
@@ -105,3 +89,20 @@ def _any(ids: list[int]) -> sa.ColumnElement:
     """`= ANY(array)`: one parameter however many ids, where IN would bind (and PostgreSQL
     parse and plan) one per id: a page of entries names a thousand people."""
     return sa.any_(sa.cast(sa.literal(pg_int_array(ids)), ARRAY(sa.BigInteger)))
+
+
+# Every actuals sync asks it: parsed once.
+_HOLD_FACTS = sa.text(
+    """
+    SELECT md5(concat_ws('|',
+      (SELECT string_agg(refs.harvest_id || ':' || (r.match_key = 'unknown')::text, ','
+                         ORDER BY refs.harvest_id)
+       FROM external_refs AS refs JOIN people AS p ON p.id = refs.person_id
+       JOIN roles AS r ON r.id = p.role_id
+       WHERE refs.account_id = :a AND refs.entity_type = 'person'),
+      (SELECT string_agg(refs.harvest_id || ':' || (:sync_off = ANY(pr.tags))::text, ','
+                         ORDER BY refs.harvest_id)
+       FROM external_refs AS refs JOIN projects AS pr ON pr.id = refs.project_id
+       WHERE refs.account_id = :a AND refs.entity_type = 'project')))
+    """
+)

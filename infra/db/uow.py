@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from domain.accounts import AccountRecord
 from domain.commands import Lock
 from domain.errors import TransientError
-from infra.db import tables as t
 from infra.db.accounts import AccountRepository
 from infra.db.autofill import AutofillRepository
 from infra.db.backfills import BackfillRepository
@@ -122,26 +121,29 @@ class UnitOfWork:
         part's id), released at commit or rollback."""
         # Two int4 keys: the class namespaces the lock, the key picks it. Account ids fit int4
         # here; a text key is hashed (a collision only serialises two keys).
-        if isinstance(key, str):
-            sql, params = "SELECT pg_try_advisory_xact_lock(:c, hashtext(:k))", {"c": int(lock), "k": key}
-        else:
-            sql, params = "SELECT pg_try_advisory_xact_lock(:c, :k)", {"c": int(lock), "k": key}
-        return bool(self.conn.execute(sa.text(sql), params).scalar())
+        query = _TRY_LOCK_TEXT if isinstance(key, str) else _TRY_LOCK
+        return bool(self.conn.execute(query, {"c": int(lock), "k": key}).scalar())
 
     def processed(self, consumer: str, message_id: str) -> bool:
         """Inbox (the account's own): whether this consumer already completed this message (or run)."""
-        c = t.processed_messages.c
-        query = sa.select(sa.literal(1)).where(
-            c.account_id == self.account_id, c.consumer == consumer, c.message_id == message_id
-        )
-        return self.conn.execute(query).first() is not None
+        params = {"account_id": self.account_id, "consumer": consumer, "message_id": message_id}
+        return self.conn.execute(_PROCESSED, params).first() is not None
 
     def claim_message(self, consumer: str, message_id: str) -> bool:
         """Inbox: False when this consumer already committed this message (a duplicate)."""
-        stmt = (
-            sa.dialects.postgresql.insert(t.processed_messages)
-            .values(account_id=self.account_id, consumer=consumer, message_id=message_id)
-            .on_conflict_do_nothing()
-            .returning(t.processed_messages.c.message_id)
-        )
-        return self.conn.execute(stmt).first() is not None
+        params = {"account_id": self.account_id, "consumer": consumer, "message_id": message_id}
+        return self.conn.execute(_CLAIM, params).first() is not None
+
+
+# What every message runs, written once: building the expressions per message cost more than
+# the statements.
+_TRY_LOCK = sa.text("SELECT pg_try_advisory_xact_lock(:c, :k)")
+_TRY_LOCK_TEXT = sa.text("SELECT pg_try_advisory_xact_lock(:c, hashtext(:k))")
+_PROCESSED = sa.text(
+    "SELECT 1 FROM processed_messages"
+    " WHERE account_id = :account_id AND consumer = :consumer AND message_id = :message_id"
+)
+_CLAIM = sa.text(
+    "INSERT INTO processed_messages (account_id, consumer, message_id)"
+    " VALUES (:account_id, :consumer, :message_id) ON CONFLICT DO NOTHING RETURNING message_id"
+)
