@@ -59,7 +59,7 @@ def people(conn: sa.Connection, account_id: int) -> list[dict]:
         sa.select(
             p.c.id, p.c.first_name, p.c.last_name, p.c.email, r.c.name.label("role"), p.c.cost, p.c.archived
         )
-        .join(r, r.c.id == p.c.role_id)
+        .join(r, sa.and_(r.c.account_id == p.c.account_id, r.c.id == p.c.role_id))
         .where(p.c.account_id == account_id)
         .order_by(p.c.id)
     )
@@ -86,7 +86,7 @@ def actuals(conn: sa.Connection, account_id: int, start: date | None, end: date 
             a.c.nonbillable_minutes,
             a.c.autofilled,
         )
-        .join(r, r.c.id == a.c.role_id)
+        .join(r, sa.and_(r.c.account_id == a.c.account_id, r.c.id == a.c.role_id))
         .where(a.c.account_id == account_id)
         .order_by(a.c.date, a.c.person_id, a.c.project_id, r.c.name)
     )

@@ -112,10 +112,10 @@ class AccountListings:
                     FROM g
                     LEFT JOIN external_refs AS pr ON pr.account_id = :a AND pr.entity_type = 'person'
                          AND pr.harvest_id = g.harvest_user_id
-                    LEFT JOIN people AS p ON p.id = pr.person_id
+                    LEFT JOIN people AS p ON p.account_id = pr.account_id AND p.id = pr.person_id
                     LEFT JOIN external_refs AS pj ON pj.account_id = :a AND pj.entity_type = 'project'
                          AND pj.harvest_id = g.harvest_project_id
-                    LEFT JOIN projects AS q ON q.id = pj.project_id
+                    LEFT JOIN projects AS q ON q.account_id = pj.account_id AND q.id = pj.project_id
                     ORDER BY g.reason, g.records DESC, g.harvest_user_id, g.harvest_project_id
                     LIMIT :shown
                     """

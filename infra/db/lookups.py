@@ -27,8 +27,8 @@ class ResolutionLookups:
             refs, p, r = t.external_refs, t.people, t.roles
             rows = self.conn.execute(
                 sa.select(refs.c.harvest_id, p.c.id, p.c.role_id, r.c.match_key)
-                .join(p, p.c.id == refs.c.person_id)
-                .join(r, r.c.id == p.c.role_id)
+                .join(p, sa.and_(p.c.account_id == refs.c.account_id, p.c.id == refs.c.person_id))
+                .join(r, sa.and_(r.c.account_id == p.c.account_id, r.c.id == p.c.role_id))
                 .where(
                     refs.c.account_id == self.account_id,
                     refs.c.entity_type == "person",
@@ -46,7 +46,7 @@ class ResolutionLookups:
             refs, pr = t.external_refs, t.projects
             rows = self.conn.execute(
                 sa.select(refs.c.harvest_id, pr.c.id, pr.c.tags)
-                .join(pr, pr.c.id == refs.c.project_id)
+                .join(pr, sa.and_(pr.c.account_id == refs.c.account_id, pr.c.id == refs.c.project_id))
                 .where(
                     refs.c.account_id == self.account_id,
                     refs.c.entity_type == "project",
@@ -97,12 +97,14 @@ _HOLD_FACTS = sa.text(
     SELECT md5(concat_ws('|',
       (SELECT string_agg(refs.harvest_id || ':' || (r.match_key = 'unknown')::text, ','
                          ORDER BY refs.harvest_id)
-       FROM external_refs AS refs JOIN people AS p ON p.id = refs.person_id
-       JOIN roles AS r ON r.id = p.role_id
+       FROM external_refs AS refs
+       JOIN people AS p ON p.account_id = refs.account_id AND p.id = refs.person_id
+       JOIN roles AS r ON r.account_id = p.account_id AND r.id = p.role_id
        WHERE refs.account_id = :a AND refs.entity_type = 'person'),
       (SELECT string_agg(refs.harvest_id || ':' || (:sync_off = ANY(pr.tags))::text, ','
                          ORDER BY refs.harvest_id)
-       FROM external_refs AS refs JOIN projects AS pr ON pr.id = refs.project_id
+       FROM external_refs AS refs
+       JOIN projects AS pr ON pr.account_id = refs.account_id AND pr.id = refs.project_id
        WHERE refs.account_id = :a AND refs.entity_type = 'project')))
     """
 )

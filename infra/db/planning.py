@@ -74,7 +74,7 @@ class PlanningRepository:
         a, r = t.assignments, t.roles
         query = (
             sa.select(a, r.c.name.label("role"))
-            .join(r, r.c.id == a.c.role_id)
+            .join(r, sa.and_(r.c.account_id == a.c.account_id, r.c.id == a.c.role_id))
             .where(a.c.account_id == self.account_id)
             .order_by(a.c.person_id, a.c.start_date, a.c.id)
         )
