@@ -26,11 +26,11 @@ from time import monotonic
 
 import structlog
 
-from consumers.runs import account_of, failures_recorded
+from consumers.runs import failures_recorded
 from domain.accounts import AccountRecord
 from domain.clock import Clock, utcnow
 from domain.commands import Command
-from domain.errors import TransientError
+from domain.errors import TransientError, UnknownAccount
 from infra.db.errors import database_errors_are_transient
 from infra.db.uow import UnitOfWork
 
@@ -106,7 +106,7 @@ class Pipeline:
         step = self.steps[type(cmd)]
         started = self.clock()
         with database_errors_are_transient(), self._failures_recorded(cmd), self.uow(cmd.account_id) as u:
-            ctx = self._context(cmd, account_of(u), u, started)
+            ctx = self._context(cmd, self._account_locked(cmd, u), u, started)
             try:
                 outcome = self._run(cmd, step, ctx)
             except HandOn as handing_on:
@@ -154,12 +154,19 @@ class Pipeline:
                 account_id=cmd.account_id, kind=cmd.run_kind, message_id=cmd.run_id, at=started
             )
 
-    def _run(self, cmd: Command, step: Step, ctx: Context) -> Outcome:
-        if not ctx.u.try_lock(cmd.route.lock, cmd.lock_key):
+    def _account_locked(self, cmd: Command, u: UnitOfWork) -> AccountRecord:
+        """The command's account, held, with the command's lock taken: one round trip."""
+        account, locked = u.account(cmd.route.lock, cmd.lock_key)
+        if account is None:
+            raise UnknownAccount(f"account {cmd.account_id} does not exist")
+        if not locked:
             raise AccountBusy(
                 f"{type(cmd).__name__} for account {cmd.account_id}: its {cmd.route.lock.name.lower()}"
                 " lock is held elsewhere"
             )
+        return account
+
+    def _run(self, cmd: Command, step: Step, ctx: Context) -> Outcome:
         if step.guard is not None and (settled := step.guard(cmd, ctx)) is not None:
             return settled
         if ctx.u.processed(cmd.route.inbox, cmd.run_id):

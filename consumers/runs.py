@@ -13,22 +13,12 @@ from contextlib import contextmanager
 
 import structlog
 
-from domain.accounts import AccountRecord
 from domain.clock import Clock, utcnow
 from domain.errors import AccountNeedsAttention, PermanentError, UnknownAccount
 from infra.db.errors import DatabaseError, database_errors_are_transient
 from infra.db.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
-
-
-def account_of(u: UnitOfWork) -> AccountRecord:
-    """The command's account, held for the unit of work; a command for an account that does
-    not exist is permanent."""
-    account = u.account()
-    if account is None:
-        raise UnknownAccount(f"account {u.account_id} does not exist")
-    return account
 
 
 @contextmanager

@@ -33,6 +33,14 @@ class AccountRepository:
         row = self.conn.execute(_GET_HELD if hold else _GET, {"account_id": account_id}).mappings().first()
         return _record(row) if row else None
 
+    def get_locked(self, account_id: int, lock: int, key: int | str) -> tuple[AccountRecord | None, bool]:
+        """The account, held (as `hold`), and whether the transaction-scoped advisory lock
+        (lock, key) was free and is now ours; a text key is hashed (a collision only
+        serialises two keys). The lock is only tried when the account exists."""
+        query = _GET_LOCKED_TEXT if isinstance(key, str) else _GET_LOCKED
+        row = self.conn.execute(query, {"account_id": account_id, "c": lock, "k": key}).mappings().first()
+        return (_record(row), bool(row["locked"])) if row else (None, False)
+
     def hold(self, account_id: int) -> None:
         """What a foreign key would hold per row, once per transaction: the account row cannot
         be deleted while we write for it (time_entries and actuals have no key to accounts; a
@@ -141,6 +149,20 @@ class AccountRepository:
 # What every message asks, built once: building an expression costs more than running it.
 _GET = sa.select(t.accounts).where(t.accounts.c.id == sa.bindparam("account_id"))
 _GET_HELD = _GET.with_for_update(read=True, key_share=True)
+
+
+def _locked(key: sa.ColumnElement) -> sa.Select:
+    # Two int4 keys: the class namespaces the lock, the key picks it.
+    taken = sa.func.pg_try_advisory_xact_lock(sa.bindparam("c", type_=sa.Integer), key).label("locked")
+    return (
+        sa.select(t.accounts, taken)
+        .where(t.accounts.c.id == sa.bindparam("account_id"))
+        .with_for_update(read=True, key_share=True)
+    )
+
+
+_GET_LOCKED = _locked(sa.bindparam("k", type_=sa.Integer))
+_GET_LOCKED_TEXT = _locked(sa.func.hashtext(sa.bindparam("k", type_=sa.Text)))
 _HOLD = sa.text("SELECT 1 FROM accounts WHERE id = :account_id FOR KEY SHARE")
 _SYNC_STATE = sa.select(t.account_sync_state).where(
     t.account_sync_state.c.account_id == sa.bindparam("account_id")

@@ -50,12 +50,13 @@ class UnitOfWork:
         self._held = False
         return self
 
-    def account(self) -> AccountRecord | None:
+    def account(self, lock: Lock, key: int | str) -> tuple[AccountRecord | None, bool]:
         """The unit's account, its row held for the rest of the unit (AccountRepository.hold),
-        in one statement; None when it does not exist."""
-        record = self.accounts.get(self.account_id, hold=True)
+        and whether this unit took `lock` of `key` (as try_lock), in one statement: what
+        every message asks first. (None, False) when the account does not exist."""
+        record, locked = self.accounts.get_locked(self.account_id, int(lock), key)
         self._held = record is not None
-        return record
+        return record, locked
 
     @property
     def account_id(self) -> int:

@@ -430,8 +430,9 @@ class FakeUnitOfWork:
         self._snapshot()
         return self
 
-    def account(self) -> AccountRecord | None:
-        return self.accounts.get(self.account_id)
+    def account(self, lock: Lock, key: int | str) -> tuple[AccountRecord | None, bool]:
+        record = self.accounts.get(self.account_id)
+        return record, record is not None and self.try_lock(lock, key)
 
     def _snapshot(self) -> None:
         self._inbox_before = set(self.db.inbox)
