@@ -112,6 +112,11 @@ class Simulator:
     def configure(self, **settings: Any) -> None:
         self._http.post(f"{self.control_url}/config", json=settings, timeout=10).raise_for_status()
 
+    def advance_clock(self, seconds: int) -> None:
+        """Harvest's clock (its Date headers and updated_at stamps) moves on by `seconds`."""
+        resp = self._http.post(f"{self.control_url}/clock", json={"advance_seconds": seconds}, timeout=10)
+        resp.raise_for_status()
+
     def update_entry(self, entry_id: int, fields: dict[str, Any]) -> None:
         url = f"{self.control_url}/accounts/{HARVEST_ACCOUNT_ID}/time_entries/{entry_id}"
         self._http.patch(url, json=fields, timeout=10).raise_for_status()

@@ -36,6 +36,7 @@ RATE_LIMIT = "100/15"  # Harvest's, shared through PostgreSQL as in production
 # A small agency: about 20 people and 60 days.
 SMALL = {"people": 20, "projects": 8, "clients": 3, "days": 60, "entries_per_day": 2.0}
 FINAL = ("succeeded", "failed", "skipped")
+DAY_S = 86_400
 
 
 def run(args: argparse.Namespace) -> Iterator[Section]:
@@ -158,8 +159,11 @@ def _publish_and_wait(app: App, stack: Stack, commands: Sequence[Command], timeo
 
 
 def _a_day_later(stack: Stack) -> None:
-    """The database as the next day finds it: autovacuum has been through the freshly loaded
+    """The next day as the daily syncs find it: Harvest's clock a day on, so the changes they
+    ask for (since their cursor, less its overlap) are a quiet day's, none, rather than the
+    first syncs' of a few minutes before; autovacuum has been through the freshly loaded
     tables, and a checkpoint has passed (so pages a daily sync edits cost full-page images)."""
+    stack.sim.advance_clock(DAY_S)
     with stack.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM (ANALYZE)")
         conn.exec_driver_sql("CHECKPOINT")
