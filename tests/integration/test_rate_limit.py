@@ -50,19 +50,17 @@ def _hammer(simulator, harvest_id, token, throttle_for, clients=4, each=6):
     return errors
 
 
-def test_four_clients_share_one_limit_and_get_no_429(simulator, engine):
+def _rate_limited_account(simulator, account_id: int, token: str) -> None:  # type: ignore[no-untyped-def]
+    """An all but empty simulated account behind Harvest's limit scaled down to LIMIT per WINDOW."""
     simulator.configure(rate_limit_enabled=True, rate_limit_requests=LIMIT, rate_limit_window_s=WINDOW)
     simulator.add_account(
-        account_id=5_550_001,
-        token="rl-token",
-        seed=1,
-        people=1,
-        projects=1,
-        clients=1,
-        days=1,
-        entries_per_day=0,
+        account_id=account_id, token=token, seed=1, people=1, projects=1, clients=1, days=1, entries_per_day=0
     )
     simulator.reset_stats()
+
+
+def test_four_clients_share_one_limit_and_get_no_429(simulator, engine):
+    _rate_limited_account(simulator, 5_550_001, "rl-token")
     errors = _hammer(
         simulator,
         5_550_001,
@@ -77,18 +75,7 @@ def test_four_clients_share_one_limit_and_get_no_429(simulator, engine):
 
 def test_without_the_shared_limit_the_same_load_is_throttled(simulator):
     # The control: proves the scenario above really exceeds Harvest's limit.
-    simulator.configure(rate_limit_enabled=True, rate_limit_requests=LIMIT, rate_limit_window_s=WINDOW)
-    simulator.add_account(
-        account_id=5_550_002,
-        token="rl-token-2",
-        seed=1,
-        people=1,
-        projects=1,
-        clients=1,
-        days=1,
-        entries_per_day=0,
-    )
-    simulator.reset_stats()
+    _rate_limited_account(simulator, 5_550_002, "rl-token-2")
     errors = _hammer(simulator, 5_550_002, "rl-token-2", lambda i: None)
     assert errors
     assert simulator.stats()["rate_limited"] > 0
@@ -393,18 +380,7 @@ def test_a_lease_in_a_nearly_full_window_keeps_what_is_free_and_gives_the_rest_b
 
 
 def test_leases_across_pods_and_threads_stay_under_the_limit_and_get_no_429(simulator, engine):
-    simulator.configure(rate_limit_enabled=True, rate_limit_requests=LIMIT, rate_limit_window_s=WINDOW)
-    simulator.add_account(
-        account_id=5_550_003,
-        token="rl-token-3",
-        seed=1,
-        people=1,
-        projects=1,
-        clients=1,
-        days=1,
-        entries_per_day=0,
-    )
-    simulator.reset_stats()
+    _rate_limited_account(simulator, 5_550_003, "rl-token-3")
     # Two pods, each with two threads on one limiter, each taking three slots at a time
     pods = [
         SharedRateLimit(engine, 991_003, limit=LIMIT, window_s=WINDOW, margin_s=0.3, lease=3)

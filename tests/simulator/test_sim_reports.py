@@ -11,9 +11,7 @@ RANGE = {"from": "20240601", "to": END_DATE.replace("-", "")}
 
 def _in_range(sim) -> list[dict]:
     return [
-        e
-        for e in sim.store(ACCOUNT_ID).list("time_entries")
-        if "2024-06-01" <= e["spent_date"] <= END_DATE
+        e for e in sim.store(ACCOUNT_ID).list("time_entries") if "2024-06-01" <= e["spent_date"] <= END_DATE
     ]
 
 
