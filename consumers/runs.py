@@ -50,13 +50,13 @@ def _record_failure(
     status = "failed" if isinstance(exc, PermanentError) else "retrying"
     try:
         with uow() as u:
-            u.runs.upsert(
+            u.runs.fail(
                 account_id=account_id,
                 kind=kind,
                 message_id=message_id,
                 status=status,
                 error=str(exc)[:1000],
-                **({"finished_at": clock()} if status == "failed" else {}),
+                at=clock() if status == "failed" else None,
             )
             u.accounts.record_error(account_id, kind, str(exc)[:1000], clock())
             if isinstance(exc, AccountNeedsAttention):

@@ -18,6 +18,22 @@ class RunRepository:
         stmt = insert(t.sync_runs).values(account_id=account_id, kind=kind, message_id=message_id, **values)
         self.conn.execute(stmt.on_conflict_do_update(constraint="sync_runs_one_per_message", set_=values))
 
+    def fail(
+        self, *, account_id: int, kind: str, message_id: str, status: str, error: str, at: datetime | None
+    ) -> None:
+        """A failure ('retrying', or 'failed' with `at` its end), but never over a finished
+        success: a duplicate delivery refused its lock while the run committed must not turn
+        the run back to retrying."""
+        params = {
+            "account_id": account_id,
+            "kind": kind,
+            "message_id": message_id,
+            "status": status,
+            "error": error,
+            "at": at,
+        }
+        self.conn.execute(_FAIL, params)
+
     def mark_running(
         self,
         *,
@@ -121,6 +137,14 @@ _MARK_RUNNING = sa.text(_MARK_RUNNING_SQL).bindparams(_PROGRESS, _AT)
 _MARK_RUNNING_QUICKLY = sa.text("SET LOCAL synchronous_commit = off; " + _MARK_RUNNING_SQL).bindparams(
     _PROGRESS, _AT
 )
+_FAIL = sa.text(
+    "INSERT INTO sync_runs (account_id, kind, message_id, status, error, finished_at)"
+    " VALUES (:account_id, :kind, :message_id, :status, :error, :at)"
+    " ON CONFLICT ON CONSTRAINT sync_runs_one_per_message DO UPDATE"
+    " SET status = EXCLUDED.status, error = EXCLUDED.error,"
+    " finished_at = coalesce(EXCLUDED.finished_at, sync_runs.finished_at)"
+    " WHERE sync_runs.status <> 'succeeded'"
+).bindparams(_AT)
 _FINISH = sa.text(
     "INSERT INTO sync_runs (account_id, kind, message_id, status, counts, started_at, finished_at)"
     " VALUES (:account_id, :kind, :message_id, :status, :counts, :started_at, :at)"

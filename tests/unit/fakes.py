@@ -183,6 +183,13 @@ class FakeRuns:
     def upsert(self, *, account_id: int, kind: str, message_id: str, **values: object) -> None:
         self.rows.setdefault(message_id, {"account_id": account_id, "kind": kind}).update(values)
 
+    def fail(
+        self, *, account_id: int, kind: str, message_id: str, status: str, error: str, at: datetime | None
+    ) -> None:
+        row = self.rows.setdefault(message_id, {"account_id": account_id, "kind": kind, "progress": {}})
+        if row.get("status") != "succeeded":
+            row.update(status=status, error=error, finished_at=at or row.get("finished_at"))
+
     def finish(
         self,
         account_id: int,
