@@ -33,7 +33,10 @@ class TokenCipher:
 
     def reseal(self, sealed: bytes) -> bytes:
         """Re-encrypt under the first key (key rotation)."""
-        return self._fernet.rotate(bytes(sealed))
+        try:
+            return self._fernet.rotate(bytes(sealed))
+        except InvalidToken:
+            raise ConfigError("a stored token cannot be decrypted with HARVEST_SYNC_SECRET_KEY") from None
 
 
 def generate_key() -> str:

@@ -12,6 +12,7 @@ from domain.accounts import KIND_FLAGS, AccountRecord
 from domain.autofill import parse_working_days
 from domain.model import is_harvest_administrator
 from infra.app import App
+from infra.config import ConfigError
 from infra.harvest.client import HarvestClient
 from infra.harvest.errors import (
     HarvestAuthError,
@@ -214,10 +215,21 @@ def update_settings(app: App, account_id: int, values: Mapping[str, object]) -> 
 
 
 def rotate_key(app: App) -> int:
-    """Re-seal every stored token under the newest key; returns how many."""
+    """Re-seal every stored token under the newest key; returns how many. All or none: a token
+    that none of the keys opens stops it, naming its accounts, with nothing re-sealed."""
+    unopened = []
     with app.uow() as u:
         sealed = u.accounts.sealed_tokens()
         for account_id, token in sealed:
-            u.accounts.set_sealed_token(account_id, app.cipher.reseal(token))
+            try:
+                u.accounts.set_sealed_token(account_id, app.cipher.reseal(token))
+            except ConfigError:
+                unopened.append(str(account_id))
+        if unopened:
+            raise ConfigError(
+                f"the tokens of account(s) {', '.join(unopened)} cannot be opened with any key of"
+                " HARVEST_SYNC_SECRET_KEY (keep the key they were sealed with in the list);"
+                " nothing was re-sealed"
+            )
         u.commit()
     return len(sealed)

@@ -43,11 +43,40 @@ def test_rotate_key_reseals_every_token(env, engine, secret_key):
     resealed = bytes(_raw_tokens(engine, [account_id])[account_id])
     assert resealed != raw
     assert TokenCipher((new_key,)).open(resealed) == token  # the old key is no longer needed
+    # Back under the session's key: the database is shared with the tests that follow.
+    back = runner.invoke(
+        main, ["admin", "rotate-key"], env={**env, "HARVEST_SYNC_SECRET_KEY": f"{secret_key},{new_key}"}
+    )
+    assert back.exit_code == 0, back.output
 
     # Starting without any key is a clear one-line error.
     missing = runner.invoke(main, ["admin", "account", "list"], env={**env, "HARVEST_SYNC_SECRET_KEY": ""})
     assert missing.exit_code == 2
     assert "HARVEST_SYNC_SECRET_KEY is not set" in missing.output
+
+
+def test_rotate_key_names_a_token_no_key_opens_and_reseals_nothing(env, engine, secret_key):
+    foreign = TokenCipher((generate_key(),)).seal("pat-of-a-lost-key")
+    with engine.begin() as conn:
+        account_id = conn.execute(
+            sa.insert(t.accounts)
+            .values(name=f"lost-{uuid.uuid4().hex[:6]}", harvest_account_id=8, token_sealed=foreign)
+            .returning(t.accounts.c.id)
+        ).scalar_one()
+    before = _raw_tokens(engine, [account_id])
+    try:
+        result = CliRunner().invoke(
+            main,
+            ["admin", "rotate-key"],
+            env={**env, "HARVEST_SYNC_SECRET_KEY": f"{generate_key()},{secret_key}"},
+        )
+        assert result.exit_code == 2, result.output
+        assert f"account(s) {account_id} cannot be opened" in result.stderr
+        assert "nothing was re-sealed" in result.stderr and len(result.stderr.splitlines()) == 1
+        assert _raw_tokens(engine, [account_id]) == before
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.delete(t.accounts).where(t.accounts.c.id == account_id))
 
 
 def test_two_tenants_with_the_same_harvest_ids_never_cross(app, simulator, new_account, engine):
