@@ -28,9 +28,8 @@ class AccountRepository:
             .returning(t.accounts.c.id)
         ).scalar_one()
 
-    def get(self, account_id: int, *, hold: bool = False) -> AccountRecord | None:
-        """`hold`: and hold the row for this transaction (see `hold`)."""
-        row = self.conn.execute(_GET_HELD if hold else _GET, {"account_id": account_id}).mappings().first()
+    def get(self, account_id: int) -> AccountRecord | None:
+        row = self.conn.execute(_GET, {"account_id": account_id}).mappings().first()
         return _record(row) if row else None
 
     def get_locked(self, account_id: int, lock: int, key: int | str) -> tuple[AccountRecord | None, bool]:
@@ -148,7 +147,6 @@ class AccountRepository:
 
 # What every message asks, built once: building an expression costs more than running it.
 _GET = sa.select(t.accounts).where(t.accounts.c.id == sa.bindparam("account_id"))
-_GET_HELD = _GET.with_for_update(read=True, key_share=True)
 
 
 def _locked(key: sa.ColumnElement) -> sa.Select:

@@ -290,20 +290,26 @@ def _slots_in_log(engine: sa.Engine, account_id: int) -> int:
 
 
 def test_a_lease_of_four_takes_eight_slots_in_two_round_trips(engine):
-    clock = _Clock()
-    limit = SharedRateLimit(engine, _lone_account_id(), limit=100, window_s=15, lease=4, monotonic=clock)
+    limit, _, _ = _leasing_limit(engine)
     with _round_trips(engine) as sent:
         for _ in range(8):
             limit()
     assert len(sent) == 2
 
 
-def test_a_leased_slot_left_past_half_the_margin_is_not_spent(engine):
+def _leasing_limit(engine):  # type: ignore[no-untyped-def]
+    """A limiter of 100 per 15 s leasing 4 slots for half a 1 s margin, on an account of its
+    own, with a clock the test moves: (limit, account id, clock)."""
     clock = _Clock()
     account_id = _lone_account_id()
     limit = SharedRateLimit(
         engine, account_id, limit=100, window_s=15, margin_s=1.0, lease=4, monotonic=clock
     )
+    return limit, account_id, clock
+
+
+def test_a_leased_slot_left_past_half_the_margin_is_not_spent(engine):
+    limit, account_id, clock = _leasing_limit(engine)
     limit()  # takes four slots, spends one
     with _round_trips(engine) as sent:
         clock.now += 0.49
@@ -317,11 +323,7 @@ def test_a_leased_slot_left_past_half_the_margin_is_not_spent(engine):
 
 
 def test_a_lease_takes_as_many_slots_as_the_requests_come_for(engine):
-    clock = _Clock()
-    account_id = _lone_account_id()
-    limit = SharedRateLimit(
-        engine, account_id, limit=100, window_s=15, margin_s=1.0, lease=4, monotonic=clock
-    )
+    limit, account_id, clock = _leasing_limit(engine)
     # A caller slower than the lease lasts (a page stored between requests) wastes one lease
     for _ in range(3):
         limit()
@@ -336,9 +338,7 @@ def test_a_lease_takes_as_many_slots_as_the_requests_come_for(engine):
 
 
 def test_a_refusal_drops_the_lease(engine):
-    clock = _Clock()
-    account_id = _lone_account_id()
-    limit = SharedRateLimit(engine, account_id, limit=100, window_s=15, lease=4, monotonic=clock)
+    limit, _, _ = _leasing_limit(engine)
     limit()
     assert limit.refused() == 50.0
     with _round_trips(engine) as sent:
