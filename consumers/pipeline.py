@@ -135,7 +135,7 @@ class Pipeline:
 
     def _finish(self, cmd: Command, u: UnitOfWork, outcome: Outcome, started: datetime) -> None:
         # The run is done (or settled by its guard): from now on its messages are duplicates.
-        u.claim_message(cmd.route.inbox, cmd.run_id)
+        u.mark_processed(cmd.route.inbox, cmd.run_id)
         if outcome.status is not None and cmd.run_kind is not None:
             u.runs.finish(
                 cmd.account_id,

@@ -9,11 +9,14 @@ from sqlalchemy.dialects.postgresql import insert
 
 from domain.accounts import AccountRecord
 from infra.db import tables as t
+from infra.db.at_commit import AtCommit, driver_sql
 
 
 class AccountRepository:
-    def __init__(self, conn: sa.Connection) -> None:
+    def __init__(self, conn: sa.Connection, at_commit: AtCommit) -> None:
+        """`at_commit`: the unit of work's writes sent at commit (what ends a sync)."""
         self.conn = conn
+        self._at_commit = at_commit
 
     def add(self, *, name: str, harvest_account_id: int, token_sealed: bytes, timezone: str = "UTC") -> int:
         return self.conn.execute(
@@ -45,7 +48,12 @@ class AccountRepository:
         be deleted while we write for it (time_entries and actuals have no key to accounts; a
         trigger deletes their rows with the account, migration 0006). FOR KEY SHARE leaves
         the row's other columns free to change."""
-        self.conn.execute(_HOLD, {"account_id": account_id})
+        self.hold_row(self.conn, account_id)
+
+    @staticmethod
+    def hold_row(conn: sa.Connection, account_id: int) -> None:
+        """`hold`, for a caller with a connection and no unit of work."""
+        conn.execute(_HOLD, {"account_id": account_id})
 
     def find(self, key: str) -> AccountRecord | None:
         """By numeric id or by name."""
@@ -127,7 +135,8 @@ class AccountRepository:
         hold_facts: str | None = None,
     ) -> None:
         """A completed sync: its success (as record_success) and where the next incremental
-        sync asks for changes from, `cursor` (Harvest's clock), in one statement.
+        sync asks for changes from, `cursor` (Harvest's clock), in one statement, written at
+        the transaction's commit (AtCommit).
         `full_reconciled_at` (ours): when all history was last listed, if this sync did.
         `hold_facts`: the digest of what holds depended on when this sync checked."""
         params = {
@@ -138,7 +147,7 @@ class AccountRepository:
             "hold_facts": hold_facts,
             "full": full_reconciled_at,
         }
-        self.conn.execute(_MOVE_CURSOR, params)
+        self._at_commit.add(_MOVE_CURSOR, params)
 
     def sync_state(self, account_id: int) -> dict[str, dict]:
         rows = self.conn.execute(_SYNC_STATE, {"account_id": account_id}).mappings()
@@ -165,19 +174,16 @@ _HOLD = sa.text("SELECT 1 FROM accounts WHERE id = :account_id FOR KEY SHARE")
 _SYNC_STATE = sa.select(t.account_sync_state).where(
     t.account_sync_state.c.account_id == sa.bindparam("account_id")
 )
-_TIMESTAMP = sa.DateTime(timezone=True)
-_MOVE_CURSOR = sa.text(
-    "INSERT INTO account_sync_state"
-    " (account_id, kind, last_success_at, last_error, cursor, hold_facts, last_full_reconcile_at)"
-    " VALUES (:account_id, :kind, :at, NULL, :cursor, :hold_facts, :full)"
-    " ON CONFLICT (account_id, kind) DO UPDATE SET last_success_at = EXCLUDED.last_success_at,"
-    " last_error = NULL, cursor = EXCLUDED.cursor, hold_facts = EXCLUDED.hold_facts,"
-    " last_full_reconcile_at = coalesce(EXCLUDED.last_full_reconcile_at,"
-    " account_sync_state.last_full_reconcile_at)"
-).bindparams(
-    sa.bindparam("at", type_=_TIMESTAMP),
-    sa.bindparam("cursor", type_=_TIMESTAMP),
-    sa.bindparam("full", type_=_TIMESTAMP),
+_MOVE_CURSOR = driver_sql(
+    sa.text(
+        "INSERT INTO account_sync_state"
+        " (account_id, kind, last_success_at, last_error, cursor, hold_facts, last_full_reconcile_at)"
+        " VALUES (:account_id, :kind, :at, NULL, :cursor, :hold_facts, :full)"
+        " ON CONFLICT (account_id, kind) DO UPDATE SET last_success_at = EXCLUDED.last_success_at,"
+        " last_error = NULL, cursor = EXCLUDED.cursor, hold_facts = EXCLUDED.hold_facts,"
+        " last_full_reconcile_at = coalesce(EXCLUDED.last_full_reconcile_at,"
+        " account_sync_state.last_full_reconcile_at)"
+    )
 )
 
 

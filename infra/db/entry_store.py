@@ -29,7 +29,7 @@ class EntryStore:
         lookups = ResolutionLookups(conn, account_id)
         entries = TimeEntryRepository(conn, account_id, hold_stands=partial(_holds_stand, lookups))
         if hold:
-            AccountRepository(conn).hold(account_id)
+            AccountRepository.hold_row(conn, account_id)
         return cls(entries, lookups, DeletionRepository(conn, account_id))
 
     def rebuild_actuals(self, keys: Iterable[Key], *, emptied: Iterable[Key] = ()) -> int:

@@ -5,14 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from psycopg2.extras import Json
 from sqlalchemy.dialects.postgresql import JSONB, insert
 
 from infra.db import tables as t
+from infra.db.at_commit import AtCommit, driver_sql
 
 
 class RunRepository:
-    def __init__(self, conn: sa.Connection) -> None:
+    def __init__(self, conn: sa.Connection, at_commit: AtCommit) -> None:
+        """`at_commit`: the unit of work's writes sent at commit (what ends a sync)."""
         self.conn = conn
+        self._at_commit = at_commit
 
     def upsert(self, *, account_id: int, kind: str, message_id: str, **values: object) -> None:
         stmt = insert(t.sync_runs).values(account_id=account_id, kind=kind, message_id=message_id, **values)
@@ -110,10 +114,11 @@ class RunRepository:
         at: datetime,
         started_at: datetime | None = None,
     ) -> None:
-        """The run's end, in the transaction of its effects; the first row of a run too short
-        to have shown it was running (`started_at`: when its message began)."""
-        values = {"kind": kind, "status": status, "counts": counts, "at": at, "started_at": started_at}
-        self.conn.execute(_FINISH, {"account_id": account_id, "message_id": message_id, **values})
+        """The run's end, in the transaction of its effects, written at its commit (AtCommit);
+        the first row of a run too short to have shown it was running (`started_at`: when its
+        message began)."""
+        values = {"kind": kind, "status": status, "counts": Json(counts), "at": at, "started_at": started_at}
+        self._at_commit.add(_FINISH, {"account_id": account_id, "message_id": message_id, **values})
 
 
 # Written once, as text: a daily sync runs them, and building and hashing the equivalent
@@ -127,9 +132,7 @@ _MARK_RUNNING_SQL = (
     " WHERE sync_runs.status <> 'succeeded'"
 )
 _PROGRESS = sa.bindparam("progress", type_=JSONB(none_as_null=True))  # None: keep what is there
-_COUNTS = sa.bindparam("counts", type_=JSONB)
 _AT = sa.bindparam("at", type_=sa.DateTime(timezone=True))
-_STARTED_AT = sa.bindparam("started_at", type_=sa.DateTime(timezone=True))
 _MARK_RUNNING = sa.text(_MARK_RUNNING_SQL).bindparams(_PROGRESS, _AT)
 # A mark in a transaction of its own commits without waiting for the disk, in the same round
 # trip: it only shows what is going on, and a later durable commit (the run's end) flushes it
@@ -145,10 +148,12 @@ _FAIL = sa.text(
     " finished_at = coalesce(EXCLUDED.finished_at, sync_runs.finished_at)"
     " WHERE sync_runs.status <> 'succeeded'"
 ).bindparams(_AT)
-_FINISH = sa.text(
-    "INSERT INTO sync_runs (account_id, kind, message_id, status, counts, started_at, finished_at)"
-    " VALUES (:account_id, :kind, :message_id, :status, :counts, :started_at, :at)"
-    " ON CONFLICT ON CONSTRAINT sync_runs_one_per_message DO UPDATE"
-    " SET status = EXCLUDED.status, counts = EXCLUDED.counts, finished_at = EXCLUDED.finished_at,"
-    " error = NULL, started_at = coalesce(sync_runs.started_at, EXCLUDED.started_at)"
-).bindparams(_COUNTS, _AT, _STARTED_AT)
+_FINISH = driver_sql(
+    sa.text(
+        "INSERT INTO sync_runs (account_id, kind, message_id, status, counts, started_at, finished_at)"
+        " VALUES (:account_id, :kind, :message_id, :status, :counts, :started_at, :at)"
+        " ON CONFLICT ON CONSTRAINT sync_runs_one_per_message DO UPDATE"
+        " SET status = EXCLUDED.status, counts = EXCLUDED.counts, finished_at = EXCLUDED.finished_at,"
+        " error = NULL, started_at = coalesce(sync_runs.started_at, EXCLUDED.started_at)"
+    )
+)

@@ -16,6 +16,7 @@ from domain.accounts import AccountRecord
 from domain.commands import Lock
 from domain.errors import TransientError
 from infra.db.accounts import AccountRepository
+from infra.db.at_commit import AtCommit, driver_sql
 from infra.db.autofill import AutofillRepository
 from infra.db.backfills import BackfillRepository
 from infra.db.checkpoints import CheckpointRepository
@@ -42,9 +43,10 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self.conn = self._engine.connect()
         self._tx = self.conn.begin()
-        self.accounts = AccountRepository(self.conn)
+        self._at_commit = AtCommit(self.conn)
+        self.accounts = AccountRepository(self.conn, self._at_commit)
         self.entities = EntityRepository(self.conn)
-        self.runs = RunRepository(self.conn)
+        self.runs = RunRepository(self.conn, self._at_commit)
         self.verifications = VerificationRepository(self.conn)
         self._entries = None
         self._held = False
@@ -99,13 +101,14 @@ class UnitOfWork:
             self.conn.close()
 
     def commit(self) -> None:
+        self._at_commit.send()
         self._tx.commit()
 
     def commit_and_continue(self, lock: Lock, key: int | str) -> None:
         """Commit what is done so far (a checkpoint with its data) and go on in a new
         transaction, under the same lock and holds; LockLost if another pod took the lock in
         between."""
-        self._tx.commit()
+        self.commit()
         self._tx = self.conn.begin()
         if not self.try_lock(lock, key):
             raise LockLost(f"the {lock.name.lower()} lock of {key} was taken between two checkpoints")
@@ -135,6 +138,12 @@ class UnitOfWork:
         params = {"account_id": self.account_id, "consumer": consumer, "message_id": message_id}
         return self.conn.execute(_CLAIM, params).first() is not None
 
+    def mark_processed(self, consumer: str, message_id: str) -> None:
+        """Inbox: as claim_message, for a caller that holds the message's lock and has asked
+        processed() already, written at commit (AtCommit)."""
+        params = {"account_id": self.account_id, "consumer": consumer, "message_id": message_id}
+        self._at_commit.add(_MARK_PROCESSED, params)
+
 
 # What every message runs, written once: building the expressions per message cost more than
 # the statements.
@@ -147,4 +156,10 @@ _PROCESSED = sa.text(
 _CLAIM = sa.text(
     "INSERT INTO processed_messages (account_id, consumer, message_id)"
     " VALUES (:account_id, :consumer, :message_id) ON CONFLICT DO NOTHING RETURNING message_id"
+)
+_MARK_PROCESSED = driver_sql(
+    sa.text(
+        "INSERT INTO processed_messages (account_id, consumer, message_id)"
+        " VALUES (:account_id, :consumer, :message_id) ON CONFLICT DO NOTHING"
+    )
 )

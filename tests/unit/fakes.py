@@ -487,3 +487,6 @@ class FakeUnitOfWork:
             return False
         self.db.inbox.add((consumer, message_id))
         return True
+
+    def mark_processed(self, consumer: str, message_id: str) -> None:
+        self.claim_message(consumer, message_id)
