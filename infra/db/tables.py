@@ -308,9 +308,14 @@ actuals = sa.Table(
         "account_id", "person_id", "project_id", "role_id", "date", name="actuals_one_per_key"
     ),
     sa.PrimaryKeyConstraint("account_id", "id"),
-    _same_account("person_id", "people", ondelete="CASCADE"),
-    _same_account("project_id", "projects", ondelete="CASCADE"),
-    _same_account("role_id", "roles"),
+    # No foreign keys to people, projects and roles (migration 0012): a check per row and key
+    # was a quarter of a first sync's database CPU. What they gave is kept by triggers the
+    # migration creates: deleting a person or a project deletes its actuals; deleting a role
+    # actuals use, or changing the key of a person, project or role they use, is refused
+    # (foreign_key_violation); and those triggers lock the account rows FOR UPDATE first,
+    # against the FOR KEY SHARE a sync holds while it writes (AccountRepository.hold), so no
+    # actual is left pointing at a row a concurrent transaction deleted. Not kept: the check
+    # on insert (the sync writes what it resolved under the hold, as for account_id).
     postgresql_with=HOT_UPDATE_ROOM,  # an actual's minutes change in place, as an entry's do
 )
 
