@@ -37,6 +37,16 @@ _KEY_ENTRIES = """
       AND e.applied_date = k.day"""
 
 
+# A key's person, project and role must still exist: actuals have no foreign keys (a check
+# per row was a quarter of a first sync's database CPU, migration 0012), and entries keep the
+# key they last counted under after someone deletes its person or project in the planning
+# database (the delete takes the actuals, not the entries' applied columns). Probes without
+# row locks: the deletes lock the account row against the sync's hold instead.
+_KEY_EXISTS = """EXISTS (SELECT 1 FROM people WHERE account_id = acct.id AND id = k.person_id)
+              AND EXISTS (SELECT 1 FROM projects WHERE account_id = acct.id AND id = k.project_id)
+              AND EXISTS (SELECT 1 FROM roles WHERE account_id = acct.id AND id = k.role_id)"""
+
+
 def rebuild_actuals(
     conn: sa.Connection, account_id: int, keys: Iterable[Key], *, emptied: Iterable[Key] = ()
 ) -> int:
@@ -64,7 +74,7 @@ def rebuild_actuals(
                            AS nonbillable
                 {_KEY_ENTRIES}
             ) AS s
-            WHERE s.entries > 0
+            WHERE s.entries > 0 AND {_KEY_EXISTS}
             ORDER BY k.person_id, k.project_id, k.role_id, k.day
             ON CONFLICT (account_id, person_id, project_id, role_id, date) DO UPDATE
             SET billable_minutes = excluded.billable_minutes,

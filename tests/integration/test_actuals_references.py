@@ -441,3 +441,44 @@ def test_hash_partitioned_actuals_and_the_way_back(partitioned_database):
     upgrade(engine)
     with engine.connect() as conn:
         assert conn.execute(ACTUALS_KEYS).scalars().all() == []
+
+
+# What no foreign key refuses any more: an actual whose person, project or role is gone.
+DANGLING = sa.text(
+    "SELECT count(*) FROM actuals AS a WHERE a.account_id = :a AND ("
+    " NOT EXISTS (SELECT 1 FROM people WHERE account_id = a.account_id AND id = a.person_id)"
+    " OR NOT EXISTS (SELECT 1 FROM projects WHERE account_id = a.account_id AND id = a.project_id)"
+    " OR NOT EXISTS (SELECT 1 FROM roles WHERE account_id = a.account_id AND id = a.role_id))"
+)
+
+
+def test_a_sync_after_a_person_is_deleted_writes_no_actual_for_them(app, synced, engine):
+    from tests.integration.actuals_support import countable_entry, our_id, sync_actuals
+
+    account_id, store = synced
+    entry = countable_entry(engine, account_id, store)
+    # A second entry under the same key: what rebuilding that key finds after the first moves.
+    store.create(
+        "time_entries",
+        {
+            "user_id": entry["user"]["id"],
+            "project_id": entry["project"]["id"],
+            "spent_date": entry["spent_date"],
+            "hours": 0.5,
+        },
+    )
+    sync_actuals(app, account_id)
+    person_id = our_id(engine, account_id, "person", entry["user"]["id"])
+    with engine.begin() as conn:  # someone deletes the person in the planning database
+        conn.execute(
+            sa.text("DELETE FROM people WHERE account_id = :a AND id = :p"), {"a": account_id, "p": person_id}
+        )
+    # The entry is edited: it no longer resolves (its person is gone), so its key is rebuilt
+    # from the entries still applied under it, which name the deleted person.
+    store.update("time_entries", entry["id"], {"hours": 2.25})
+
+    stats = sync_actuals(app, account_id)
+
+    assert stats["entries.changed"] == 1
+    with engine.connect() as conn:
+        assert conn.execute(DANGLING, {"a": account_id}).scalar() == 0
