@@ -3,7 +3,12 @@
 
 It yields page by page and never holds a whole data set. The token lives only in the
 client's request headers (never in a session several clients share); it never appears in a
-message, a log line or an exception.
+message, a log line or an exception, and it only goes to `base_url`: a `links.next` that
+points anywhere else is refused.
+
+Requests are prepared here and handed to the session's mounted adapter (see _send): requests'
+Session machinery (URL parsing, IDNA, requoting, cookies, hooks, redirects) was about a
+quarter of the client's CPU per request, and a daily sync makes thousands of small ones.
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, NamedTuple, Protocol, runtime_checkable
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import SplitResult, urlencode, urlsplit
 
 import orjson
 import requests
 import structlog
+from requests.utils import DEFAULT_ACCEPT_ENCODING, requote_uri
 
 from infra.harvest.errors import (
     HarvestAuthError,
@@ -34,6 +40,8 @@ log = structlog.get_logger(__name__)
 MAX_PER_PAGE = 2000
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 REPORTS_PREFIX = "/reports/"
+DEFAULT_PORTS = {"https": 443, "http": 80}
+SHOWN_HOST_CHARS = 60
 
 
 class ListedPage(NamedTuple):
@@ -74,6 +82,14 @@ class HarvestClient:
     `max_attempts` attempts if one is set. `on_wait(reason, seconds)` hears of each of those
     waits before it starts, reason "rate_limited" or "unavailable"; `on_wait_source(source,
     seconds)` hears the finer source for metrics (retry_after, backoff, unavailable).
+
+    Each request is a PreparedRequest built here and sent through the session's adapter for
+    its URL, so the session's cookie jar is never read or filled (nothing sends a cookie; the
+    adapter parses a response's Set-Cookie only into that response's own jar, dropped with
+    it), its hooks and headers are not applied, and redirects are not followed: Harvest's
+    API does not redirect, and a 3xx is an error like any other unexpected status. What
+    requests would take from the environment on each request (proxies, CA bundle) is taken
+    once per client from the session (for shared_session(): what it read when it was made).
     """
 
     def __init__(
@@ -111,13 +127,23 @@ class HarvestClient:
         # and account go with each request, never into the session.
         self._owns_session = session is None
         self._session = session or requests.Session()
+        # The whole header set of every request (the session's own headers are not merged in):
+        # Accept-Encoding as requests sends it, so Harvest still compresses large pages.
         self._headers = {
             "Authorization": f"Bearer {token}",
             "Harvest-Account-Id": str(harvest_account_id),
             "User-Agent": user_agent,
             "Accept": "application/json",
+            "Accept-Encoding": DEFAULT_ACCEPT_ENCODING,
         }
         self._timeout_s = timeout_s
+        self._base = urlsplit(self.base_url)
+        # Taken as Session.request would take them for base_url, once: every URL this client
+        # sends to has base_url's scheme, host and port (next links are checked).
+        settings = self._session.merge_environment_settings(self.base_url, {}, None, None, None)
+        self._proxies: dict[str, str] = settings["proxies"]
+        self._verify: bool | str = settings["verify"]
+        self._cert: str | tuple[str, str] | None = settings["cert"]
         self.patience = patience or Patience(
             patience_s,
             backoff_base_s=backoff_base_s,
@@ -169,8 +195,9 @@ class HarvestClient:
             reply = self._request(url, query)
             number += 1
             total = reply.doc.get("total_entries")
-            # links.next already carries per_page, filters and the cursor: request it as given.
-            url = (reply.doc.get("links") or {}).get("next")
+            # links.next already carries per_page, filters and the cursor: request it as given,
+            # once it is known to lead back to base_url.
+            url = self._next_url((reply.doc.get("links") or {}).get("next"))
             query = None
             yield ListedPage(
                 reply.doc.get(collection) or [],
@@ -189,18 +216,77 @@ class HarvestClient:
     def _url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
 
+    def _next_url(self, link: object) -> str | None:
+        """The next page's URL from untrusted `links.next`, requoted as requests would have:
+        None at the end; HarvestRequestError if it leads anywhere but under base_url, since
+        following it would hand the token to whoever wrote it."""
+        if not link:
+            return None
+        if not isinstance(link, str):
+            raise HarvestRequestError(f"Harvest's links.next is not a URL: {type(link).__name__}")
+        url = requote_uri(link)
+        parts = urlsplit(url)
+        if not self._leads_here(parts):
+            raise HarvestRequestError(
+                f"Harvest's links.next leads away from {self.base_url} "
+                f"(to {_shown_host(parts)}): not followed, the token goes only to base_url"
+            )
+        return url
+
+    def _leads_here(self, parts: SplitResult) -> bool:
+        """Same scheme, host and port as base_url, no user info, a path under base_url's."""
+        try:
+            port = parts.port  # raises on a port that is no number or out of range
+        except ValueError:
+            return False
+        same_origin = (
+            parts.hostname is not None
+            and parts.scheme.lower() == self._base.scheme.lower()
+            and parts.hostname == self._base.hostname
+            and _port_or_default(parts.scheme, port) == _port_or_default(self._base.scheme, self._base.port)
+            and parts.username is None
+            and parts.password is None
+        )
+        return same_origin and _path_under(parts.path, self._base.path.rstrip("/"))
+
+    def _prepare(self, url: str) -> requests.PreparedRequest:
+        """A GET of `url` as it stands: our URLs are built and encoded here, next links are
+        requoted by _next_url, so requests' prepare_url (parse, IDNA, requote) is skipped."""
+        prepared = requests.PreparedRequest()
+        prepared.prepare_method("GET")
+        prepared.prepare_headers(self._headers)
+        prepared.body = None
+        prepared.hooks = {"response": []}
+        prepared.url = url
+        return prepared
+
+    def _send(self, prepared: requests.PreparedRequest) -> requests.Response:
+        """Send through the adapter mounted for the URL (no cookies, hooks or redirects) and
+        read the body, as Session.send does: that hands the connection back to the pool
+        (a 429 or 503 is not otherwise read), and a reset or timeout while reading it
+        raises requests.ConnectionError here, where it is retried."""
+        adapter = self._session.get_adapter(prepared.url)
+        resp = adapter.send(
+            prepared, timeout=self._timeout_s, verify=self._verify, proxies=self._proxies, cert=self._cert
+        )
+        resp.content  # noqa: B018 - read for its effect
+        return resp
+
     def _request(self, url: str, params: dict[str, Any] | None) -> _Reply:
         path = urlsplit(url).path
         throttle = self._reports_throttle if REPORTS_PREFIX in path else self._throttle
         # Encoded here, once, as requests would (urlencode, doseq): its own encoding of a dict,
         # protocol checks and all, was about 6% of a daily sync's CPU in this process.
-        query = urlencode(params, doseq=True) if params else None
+        if params:
+            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params, doseq=True)}"
+        # Built once: retries send the same request (adapters do not change it).
+        prepared = self._prepare(url)
         attempt = 0
         while True:
             attempt += 1
             throttle()
             try:
-                resp = self._session.get(url, params=query, headers=self._headers, timeout=self._timeout_s)
+                resp = self._send(prepared)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 self._on_response(0, path)
                 reason = type(exc).__name__
@@ -267,8 +353,10 @@ def shared_session(base_url: str, *, connections: int = 10) -> requests.Session:
 
     The environment's proxy for `base_url` (HTTPS_PROXY, NO_PROXY, ...) and CA bundle
     (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) are taken as requests would take them; ~/.netrc is
-    not read (each request carries its own token). Cookies are refused: a cookie one account's
-    answer set must never travel with another account's requests."""
+    not read (each request carries its own token). Cookies are never sent or kept: a cookie
+    one account's answer set must never travel with another account's requests. HarvestClient
+    sends through the adapter, which never touches the session's jar; the jar refuses every
+    cookie all the same, for anything that calls session.get directly."""
     session = requests.Session()
     session.trust_env = False
     session.proxies = requests.utils.get_environ_proxies(base_url)
@@ -321,3 +409,23 @@ def _message(resp: requests.Response) -> str:
         except ValueError:
             pass
     return resp.reason or ""
+
+
+def _port_or_default(scheme: str, port: int | None) -> int | None:
+    return port if port is not None else DEFAULT_PORTS.get(scheme.lower())
+
+
+def _path_under(path: str, base_path: str) -> bool:
+    """`path` is base_path or below it, with no dot segment that would climb out of it."""
+    segments = path.split("/")
+    if "." in segments or ".." in segments:
+        return False
+    return path == base_path or path.startswith(f"{base_path}/")
+
+
+def _shown_host(parts: SplitResult) -> str:
+    """The host (and port) a refused link named, cut short and quoted: it is Harvest's
+    untrusted text, bound for a message and a log line. User info is left out."""
+    host = parts.netloc.rpartition("@")[2] or "no host"
+    cut = host[:SHOWN_HOST_CHARS] + ("..." if len(host) > SHOWN_HOST_CHARS else "")
+    return repr(cut)

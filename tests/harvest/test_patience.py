@@ -1,5 +1,6 @@
 """Patience: the client waits on a throttled or failing Harvest for a budget of seconds, not
-for a number of attempts. A scripted session and a fake sleep stand in for Harvest and time."""
+for a number of attempts. A scripted transport adapter and a fake sleep stand in for Harvest and
+time."""
 
 from __future__ import annotations
 
@@ -21,30 +22,40 @@ from infra.harvest.client import HarvestClient
 from infra.harvest.errors import HarvestUnavailable
 from infra.harvest.patience import INTERACTIVE_PATIENCE_S, Patience
 
-# A script step: (status, headers), or an exception the session raises instead of answering.
+# A script step: (status, headers), or an exception the transport raises instead of answering.
 Step = tuple[int, dict[str, str]] | Exception
 OK: Step = (200, {})
 
 
-class ScriptedSession(requests.Session):
-    """Answers from a script; once it runs out, repeats its last step."""
+class ScriptedAdapter(requests.adapters.BaseAdapter):
+    """Harvest's transport, answering from a script; once it runs out, repeats its last step.
+    Mounted for "https://" on a real session: the client sends through the mounted adapter."""
 
     def __init__(self, script: list[Step]) -> None:
         super().__init__()
         self._script = list(script)
         self.calls = 0
 
-    def get(self, url, **_kwargs):  # type: ignore[override]
+    def send(self, request, **_kwargs):  # type: ignore[override]
         self.calls += 1
         step = self._script.pop(0) if len(self._script) > 1 else self._script[0]
         if isinstance(step, Exception):
             raise step
         status, headers = step
         resp = requests.Response()
-        resp.status_code, resp.url = status, url
+        resp.status_code, resp.url, resp.request = status, request.url, request
         resp.headers.update({"Content-Type": "application/json", **headers})
         resp._content = b'{"id": 1}'
         return resp
+
+    def close(self) -> None:
+        pass
+
+
+def scripted_session(adapter: ScriptedAdapter) -> requests.Session:
+    session = requests.Session()
+    session.mount("https://", adapter)
+    return session
 
 
 class FakeTime:
@@ -63,19 +74,19 @@ class FakeTime:
 
 
 def client(
-    script: list[Step] | ScriptedSession,
+    script: list[Step] | ScriptedAdapter,
     clock: FakeTime,
     *,
     on_wait: Callable[[str, float], None] | None = None,
     **kwargs,
 ) -> HarvestClient:
-    session = script if isinstance(script, ScriptedSession) else ScriptedSession(script)
+    adapter = script if isinstance(script, ScriptedAdapter) else ScriptedAdapter(script)
     return HarvestClient(
         "https://api.example.test/v2",
         token="tok",
         harvest_account_id=1,
         user_agent="t (t@example.com)",
-        session=session,
+        session=scripted_session(adapter),
         sleep=clock.sleep,
         on_wait=on_wait,
         **kwargs,
@@ -206,8 +217,7 @@ def test_the_budget_spent_gives_up_with_harvest_unavailable():
 
 def test_the_budget_is_shared_by_the_requests_of_one_client():
     clock = FakeTime()
-    session = ScriptedSession([refused("6"), OK, refused("6"), OK, refused("6")])
-    harvest = client(session, clock, patience_s=15)
+    harvest = client([refused("6"), OK, refused("6"), OK, refused("6")], clock, patience_s=15)
     harvest.get("/users/me")
     harvest.get("/company")
     with pytest.raises(HarvestUnavailable):
@@ -218,20 +228,20 @@ def test_the_budget_is_shared_by_the_requests_of_one_client():
 def test_a_two_minute_outage_is_ridden_out():
     clock = FakeTime()
 
-    class Outage(ScriptedSession):
-        def get(self, url, **kwargs):  # type: ignore[override]
+    class Outage(ScriptedAdapter):
+        def send(self, request, **kwargs):  # type: ignore[override]
             if clock.now < 120:
                 self.calls += 1
                 raise requests.ConnectionError("connection refused")
-            return super().get(url, **kwargs)
+            return super().send(request, **kwargs)
 
-    session = Outage([OK])
+    harvest_side = Outage([OK])
     reasons: list[str] = []
-    harvest = client(session, clock, on_wait=lambda reason, s: reasons.append(reason))
+    harvest = client(harvest_side, clock, on_wait=lambda reason, s: reasons.append(reason))
     assert harvest.get("/company") == {"id": 1}
     assert 120 <= clock.now < 160  # backoffs capped at 30 s: back soon after Harvest is
     assert max(clock.sleeps) <= 30
-    assert session.calls > 6
+    assert harvest_side.calls > 6
     assert set(reasons) == {"unavailable"}
 
 

@@ -108,20 +108,30 @@ def test_scheduler_ticks_are_counted():
 # -- the Harvest client's hooks, through a real client --------------------------------------
 
 
-class ScriptedSession(requests.Session):
-    """A session answering from a script of (status, headers) instead of the network."""
+class ScriptedAdapter(requests.adapters.BaseAdapter):
+    """Harvest's transport answering from a script of (status, headers) instead of the network;
+    mounted for "https://" on a real session, where the client sends."""
 
     def __init__(self, script: list[tuple[int, dict[str, str]]]) -> None:
         super().__init__()
         self._script = list(script)
 
-    def get(self, url, **_kwargs):  # type: ignore[override]
+    def send(self, request, **_kwargs):  # type: ignore[override]
         status, headers = self._script.pop(0)
         resp = requests.Response()
-        resp.status_code, resp.url = status, url
+        resp.status_code, resp.url, resp.request = status, request.url, request
         resp.headers.update({"Content-Type": "application/json", **headers})
         resp._content = json.dumps({"projects": [], "links": {"next": None}}).encode()
         return resp
+
+    def close(self) -> None:
+        pass
+
+
+def scripted_session(script: list[tuple[int, dict[str, str]]]) -> requests.Session:
+    session = requests.Session()
+    session.mount("https://", ScriptedAdapter(script))
+    return session
 
 
 def test_harvest_responses_and_waits_are_recorded_by_source():
@@ -138,7 +148,7 @@ def test_harvest_responses_and_waits_are_recorded_by_source():
         on_response=hooks.on_response,
         on_wait_source=hooks.harvest_wait,
         sleep=slept.append,
-        session=ScriptedSession(script),
+        session=scripted_session(script),
     )
 
     list(client.pages("/projects/123/user_assignments", "projects"))
