@@ -123,6 +123,8 @@ def _resolve_and_store(
     released: list[int] = []
     keys: set[Key] = set()
     emptied: set[Key] = set()
+    # Minutes (billable, non-billable) the new entries add to each key they count under.
+    added: dict[Key, list[int]] = {}
     held: Counter = Counter()
     for entry, stored in items:
         person, project = people.get(entry.harvest_user_id), projects.get(entry.harvest_project_id)
@@ -138,7 +140,8 @@ def _resolve_and_store(
                 inserts.append(Write(entry, None, outcome.value))
             else:
                 inserts.append(Write(entry, outcome, None))
-                keys.add(outcome.key)
+                sums = added.setdefault(outcome.key, [0, 0])
+                sums[0 if outcome.billable else 1] += outcome.minutes
             continue
         old = stored.applied
         if isinstance(outcome, HoldReason):
@@ -160,4 +163,8 @@ def _resolve_and_store(
     store.entries.insert_new(inserts)
     store.entries.write(updates, versions_changed=versions_changed)
     store.entries.release(released)
-    stats["actuals.rebuilt"] += store.rebuild_actuals(keys, emptied=emptied)
+    # A key only new entries touch gains their minutes; one an update touches too is rebuilt
+    # from all its entries (the new ones are in the table by now).
+    rebuilt = keys | emptied
+    store.add_to_actuals({k: (b, n) for k, (b, n) in added.items() if k not in rebuilt})
+    stats["actuals.rebuilt"] += store.rebuild_actuals(keys, emptied=emptied) + len(added.keys() - rebuilt)

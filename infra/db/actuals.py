@@ -92,6 +92,45 @@ def rebuild_actuals(
     return len(unique)
 
 
+def add_to_actuals(conn: sa.Connection, account_id: int, minutes: dict[Key, tuple[int, int]]) -> None:
+    """Add the (billable, non-billable) minutes of entries this transaction has just inserted
+    to their keys' actuals: a first sync's keys without reading their entries back.
+
+    Exact because those entries were not in the table before (insert_new's COPY fails on any
+    that was) and an actual is the sum of the entries stored under its key: adding theirs keeps
+    it so. A concurrent writer of the same key adds its own under the row lock, or is a
+    backfill part that listed the same entry, whose COPY then fails and whose part is retried.
+    """
+    if not minutes:
+        return
+    keys = sorted(minutes)
+    params = {
+        "account_id": account_id,
+        **_key_arrays(keys),
+        "billable": pg_int_array([minutes[k][0] for k in keys]),
+        "nonbillable": pg_int_array([minutes[k][1] for k in keys]),
+    }
+    conn.execute(_ADD, params)
+
+
+_ADD = sa.text(
+    f"""
+    INSERT INTO actuals AS a (account_id, person_id, project_id, role_id, date,
+                              billable_minutes, nonbillable_minutes, autofilled, updated_at)
+    SELECT acct.id, k.person_id, k.project_id, k.role_id, k.day, k.billable, k.nonbillable, false, now()
+    FROM {_ACCOUNT} CROSS JOIN unnest(CAST(:person_ids AS bigint[]), CAST(:project_ids AS bigint[]),
+        CAST(:role_ids AS bigint[]), CAST(:days AS date[]), CAST(:billable AS integer[]),
+        CAST(:nonbillable AS integer[])) AS k(person_id, project_id, role_id, day, billable, nonbillable)
+    WHERE {_KEY_EXISTS}
+    ORDER BY k.person_id, k.project_id, k.role_id, k.day
+    ON CONFLICT (account_id, person_id, project_id, role_id, date) DO UPDATE
+    SET billable_minutes = a.billable_minutes + excluded.billable_minutes,
+        nonbillable_minutes = a.nonbillable_minutes + excluded.nonbillable_minutes,
+        autofilled = false, updated_at = now()
+    """
+)
+
+
 def _key_arrays(keys: list[Key]) -> dict[str, str]:
     return {
         "person_ids": pg_int_array([k[0] for k in keys]),

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from domain.actuals import Key, hold_stands
 from infra.db.accounts import AccountRepository
-from infra.db.actuals import rebuild_actuals
+from infra.db.actuals import add_to_actuals, rebuild_actuals
 from infra.db.deletions import DeletionRepository
 from infra.db.lookups import ResolutionLookups
 from infra.db.time_entries import TimeEntryRepository
@@ -36,6 +36,10 @@ class EntryStore:
         """Recompute the actuals of `keys` (and of `emptied`, which may have lost their last
         entry) from the entries that count under them."""
         return rebuild_actuals(self.entries.conn, self.entries.account_id, keys, emptied=emptied)
+
+    def add_to_actuals(self, minutes: dict[Key, tuple[int, int]]) -> None:
+        """Add (billable, non-billable) minutes of entries just inserted to their keys' actuals."""
+        add_to_actuals(self.entries.conn, self.entries.account_id, minutes)
 
 
 def _holds_stand(lookups: ResolutionLookups, groups: list[tuple[int, int, str]]) -> list[bool]:

@@ -377,6 +377,11 @@ class FakeEntryStore:
                 self.actuals.pop(key, None)
         return len(wanted)
 
+    def add_to_actuals(self, minutes: dict[Key, tuple[int, int]]) -> None:
+        for key, (billable, other) in minutes.items():
+            had = self.actuals.get(key, (0, 0))
+            self.actuals[key] = (had[0] + billable, had[1] + other)
+
 
 # -- checkpoints ---------------------------------------------------------------------------
 
