@@ -37,17 +37,21 @@ class ParsedPage(NamedTuple):
     ids: list[int]
 
 
-def parse_page(page: list[dict]) -> ParsedPage:
+def parse_page(page: list[dict] | list[HarvestEntry]) -> ParsedPage:
     """Pure work, no database: the sync runs it in the thread that reads ahead, while this
-    thread waits on PostgreSQL for the page before."""
+    thread waits on PostgreSQL for the page before. Records are Harvest's JSON objects, or
+    entries already decoded into the model (infra.harvest.entries)."""
     newest: dict[int, HarvestEntry] = {}
     malformed: list[tuple[object, str]] = []
     for obj in page:
-        try:
-            entry = entry_from_harvest(obj)
-        except (KeyError, TypeError, ValueError) as exc:
-            malformed.append((obj.get("id"), str(exc)))
-            continue
+        if isinstance(obj, HarvestEntry):
+            entry = obj
+        else:
+            try:
+                entry = entry_from_harvest(obj)
+            except (KeyError, TypeError, ValueError) as exc:
+                malformed.append((obj.get("id"), str(exc)))
+                continue
         seen = newest.get(entry.harvest_id)
         # Offset paging can repeat an entry across (or within) pages while data changes.
         if seen is None or supersedes(entry, seen):

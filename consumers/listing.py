@@ -28,6 +28,7 @@ from domain.listing import STAMP_PRECISION, PageMark, PieceTrail, suspect_spans
 from domain.spans import ALL_HISTORY, Span
 from infra.db.entry_store import EntryStore
 from infra.harvest.client import HarvestClient, ListedPage
+from infra.harvest.entries import decode_entries_page
 from infra.harvest.read_ahead import read_ahead
 
 ENTRIES = "/time_entries"
@@ -156,7 +157,9 @@ def _read(
     pieces: Pieces | None = None,
 ) -> _Read:
     read = _Read(known=set(known))
-    pages = harvest.listing(ENTRIES, "time_entries", {**params, **span.as_params()})
+    pages = harvest.listing(
+        ENTRIES, "time_entries", {**params, **span.as_params()}, decode=decode_entries_page
+    )
     since, due = 0, False
     with read_ahead(pages, _parse, is_last=lambda listed: listed.last) as listing:
         for listed, parsed in listing:

@@ -72,6 +72,8 @@ class LearningThrottle(Protocol):
 
 
 Throttle = Callable[[], None] | LearningThrottle
+# A 200's body -> its JSON document.
+Decode = Callable[[bytes], Any]
 
 
 class HarvestClient:
@@ -185,14 +187,21 @@ class HarvestClient:
             yield page.records
 
     def listing(
-        self, path: str, collection: str, params: dict[str, Any] | None = None
+        self,
+        path: str,
+        collection: str,
+        params: dict[str, Any] | None = None,
+        *,
+        decode: Decode = orjson.loads,
     ) -> Iterator[ListedPage]:
-        """Like pages(), with each page's number, `total_entries` and Harvest's time."""
+        """Like pages(), with each page's number, `total_entries` and Harvest's time.
+        `decode`: how a page's body becomes its JSON document (infra.harvest.entries decodes
+        time entries into the model as it reads them)."""
         query: dict[str, Any] | None = {"per_page": self.per_page, **(params or {})}
         url: str | None = self._url(path)
         number = 0
         while url:
-            reply = self._request(url, query)
+            reply = self._request(url, query, decode)
             number += 1
             total = reply.doc.get("total_entries")
             # links.next already carries per_page, filters and the cursor: request it as given,
@@ -272,7 +281,7 @@ class HarvestClient:
         resp.content  # noqa: B018 - read for its effect
         return resp
 
-    def _request(self, url: str, params: dict[str, Any] | None) -> _Reply:
+    def _request(self, url: str, params: dict[str, Any] | None, decode: Decode = orjson.loads) -> _Reply:
         path = urlsplit(url).path
         throttle = self._reports_throttle if REPORTS_PREFIX in path else self._throttle
         # Encoded here, once, as requests would (urlencode, doseq): its own encoding of a dict,
@@ -299,7 +308,7 @@ class HarvestClient:
             if status == 200:
                 self.patience.succeeded()
                 # orjson parses a 2,000-entry page about four times faster than json.
-                return _Reply(orjson.loads(resp.content), _served_at(resp))
+                return _Reply(decode(resp.content), _served_at(resp))
             if status in (401, 403):
                 raise HarvestAuthError(status, path)
             if status == 429:

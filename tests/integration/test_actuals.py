@@ -172,11 +172,11 @@ def test_interrupted_reconciliation_deletes_nothing(app, synced, engine, simulat
         def __init__(self, inner):
             self.inner = inner
 
-        def listing(self, path, collection, params=None):
+        def listing(self, path, collection, params=None, **options):
             if not {"updated_since", "is_running"} & set(params or {}):
                 yield from []
                 raise ConnectionError("Harvest went away mid-listing")
-            yield from self.inner.listing(path, collection, params)
+            yield from self.inner.listing(path, collection, params, **options)
 
         def __getattr__(self, name):
             return getattr(self.inner, name)

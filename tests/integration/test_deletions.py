@@ -24,9 +24,9 @@ class RecordingHarvest:
         self.calls.append(("count", dict(params or {})))
         return self.inner.count(path, params)
 
-    def listing(self, path, collection, params=None):
+    def listing(self, path, collection, params=None, **options):
         self.calls.append(("list", dict(params or {})))
-        yield from self.inner.listing(path, collection, params)
+        yield from self.inner.listing(path, collection, params, **options)
         if params and "updated_since" in params and self.after_updates_listed:
             # Once: right after the listing of updates (a sync may list changes again later).
             self.after_updates_listed, act = None, self.after_updates_listed

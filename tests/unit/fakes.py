@@ -82,7 +82,10 @@ class FakeHarvest:
         ]
         return sorted(found, key=lambda e: (e["spent_date"], e["id"]), reverse=True)
 
-    def listing(self, path: str, collection: str, params: dict | None = None) -> Iterator[ListedPage]:
+    def listing(
+        self, path: str, collection: str, params: dict | None = None, *, decode: object = None
+    ) -> Iterator[ListedPage]:
+        # `decode` is the real client's; these records are JSON objects already.
         query = {"per_page": self.per_page, **(params or {})}
         per_page = int(query.pop("per_page"))
         page = 1
