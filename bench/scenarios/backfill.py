@@ -11,7 +11,9 @@ from bench.report import Section
 from bench.sim import Agency
 from bench.stack import Run, Stack
 
-TARGET_RATE = 25_000  # entries/s end to end
+TARGET_RATE = 42_000  # entries/s end to end, 2 workers (issue 16)
+# The last part done within this share of the first's time (issue 16: balanced parts).
+TARGET_PARTS_SPREAD = 0.15
 TARGET_CEILING_SHARE = 0.15
 TARGET_RSS_MB = 200.0
 # One part per worker: parts are balanced by Harvest's counts (consumers.backfill.plan), so
@@ -86,7 +88,18 @@ def measure(stack: Stack, agency: Agency, workers: int, *, title: str = "backfil
     )
     section.add("check: stored = Harvest's, actual minutes = applied minutes", _check(stack, total))
     if stack.part_entries:
-        section.add("parts: count, done (s after publish)", _parts(stack, run))
+        done = _parts_done(stack, run)
+        section.add(
+            "parts: count, done (s after publish)", f"{len(done)}: " + ", ".join(f"{d:.1f}" for d in done)
+        )
+        if len(done) > 1:
+            spread = done[-1] / done[0] - 1
+            section.add(
+                "last part done after the first",
+                f"{spread:.1%} later",
+                f"<= {TARGET_PARTS_SPREAD:.0%}",
+                spread <= TARGET_PARTS_SPREAD,
+            )
     ceiling = copy_ceiling(stack.engine, stack.account_id)
     share = rate / ceiling.rows_per_s
     section.add(
@@ -124,7 +137,8 @@ def _check(stack: Stack, total: int) -> str:
     return f"MISMATCH: {stored:,} of {total:,} entries, {actual:,} actual vs {applied:,} applied minutes"
 
 
-def _parts(stack: Stack, run: Run) -> str:
+def _parts_done(stack: Stack, run: Run) -> list[float]:
+    """Seconds after the publish at which each part was done, first to last."""
     with stack.engine.connect() as conn:
         done = (
             conn.exec_driver_sql(
@@ -135,7 +149,7 @@ def _parts(stack: Stack, run: Run) -> str:
             .scalars()
             .all()
         )
-    return f"{len(done)}: " + ", ".join(f"{float(d):.1f}" for d in done)
+    return [float(d) for d in done]
 
 
 def _wal(stack: Stack) -> int:
