@@ -68,22 +68,18 @@ _LOCK_ACCOUNTS = """
             held := ARRAY(SELECT id FROM accounts WHERE id IN (SELECT account_id FROM gone)
                           ORDER BY id FOR UPDATE);"""
 
+
+def _delete_actuals(column: str) -> str:
+    """What ON DELETE CASCADE did: the deleted rows' actuals go with them."""
+    return f"""{_LOCK_ACCOUNTS}
+            DELETE FROM actuals AS a USING gone AS g
+            WHERE g.account_id = ANY(held) AND a.account_id = g.account_id AND a.{column} = g.id;"""
+
+
 TRIGGERS = {
     # trigger name: (table, function, body)
-    "people_delete_actuals": (
-        "people",
-        "delete_person_actuals",
-        f"""{_LOCK_ACCOUNTS}
-            DELETE FROM actuals AS a USING gone AS g
-            WHERE g.account_id = ANY(held) AND a.account_id = g.account_id AND a.person_id = g.id;""",
-    ),
-    "projects_delete_actuals": (
-        "projects",
-        "delete_project_actuals",
-        f"""{_LOCK_ACCOUNTS}
-            DELETE FROM actuals AS a USING gone AS g
-            WHERE g.account_id = ANY(held) AND a.account_id = g.account_id AND a.project_id = g.id;""",
-    ),
+    "people_delete_actuals": ("people", "delete_person_actuals", _delete_actuals("person_id")),
+    "projects_delete_actuals": ("projects", "delete_project_actuals", _delete_actuals("project_id")),
     # The key had no ON DELETE (NO ACTION): checked once the statement is done, so a statement
     # that deletes a role's actuals too may delete the role; so may this.
     "roles_keep_actuals": (
