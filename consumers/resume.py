@@ -22,6 +22,7 @@ from consumers.listing import Listed, Pieces
 from consumers.pipeline import AccountBusy, Context, HandOn
 from domain.listing import PageMark, PieceTrail, across_pieces
 from domain.spans import Span
+from infra.db.checkpoints import Checkpoint
 from infra.harvest.client import ListedPage
 
 log = structlog.get_logger(__name__)
@@ -57,7 +58,13 @@ class Resumable:
     def open(cls, ctx: Context, scope: str, stats: Counter, *, per_page: int = 2000) -> Resumable:
         """The checkpoint of this run, or a fresh start; AccountBusy while another run's
         checkpoint is fresh (that run is still carrying on)."""
-        saved = ctx.u.checkpoints.find(scope)
+        return cls.from_saved(ctx, scope, stats, ctx.u.checkpoints.find(scope), per_page=per_page)
+
+    @classmethod
+    def from_saved(
+        cls, ctx: Context, scope: str, stats: Counter, saved: Checkpoint | None, *, per_page: int = 2000
+    ) -> Resumable:
+        """As open(), given the scope's checkpoint as the caller read it (None: there is none)."""
         abandoned = False
         if saved is not None and saved.run_id != ctx.run_id:
             if saved.age_s < OTHER_RUN_STALE_S:

@@ -29,6 +29,7 @@ from domain.commands import SyncActuals
 from domain.spans import ALL_HISTORY, Span
 from domain.verify import compare, default_range
 from infra.db.entry_store import EntryStore
+from infra.db.sync_start import ActualsStart
 from infra.db.uow import UnitOfWork
 from infra.harvest.client import HarvestClient, ListedPage
 
@@ -70,8 +71,9 @@ def sync_actuals(
     if not account.import_actuals:
         stats["skipped.import_off"] = 1
         return Outcome(stats, status="skipped")
-    state = u.accounts.sync_state(account.id).get("actuals") or {}
-    res = Resumable.open(ctx, SCOPE, stats)
+    start = u.actuals_start(SCOPE)
+    state = start.state
+    res = Resumable.from_saved(ctx, SCOPE, stats, start.checkpoint)
     harvest = harvest_for(account, on_wait=_waiting(ctx, stats, res))
     res.per_page = harvest.per_page
     try:
@@ -81,7 +83,7 @@ def sync_actuals(
             planned = _plan_backfill(cmd, ctx, harvest, backfill_part_entries, started)
             if planned is not None:
                 return planned
-        sync = _Sync(u.entries, harvest, account, res, _progress_reporter(ctx, stats, res))
+        sync = _Sync(u.entries, harvest, account, res, _progress_reporter(ctx, stats, res), start)
         hold_facts, cursor, full = sync.run(state, cmd, started)
         if cmd.verify:
             stats["verify.differences"] = _verify(u, harvest, account, ctx.clock())
@@ -161,9 +163,16 @@ class _Sync:
     retried, redelivered or continued message carries on where the last piece ended."""
 
     def __init__(
-        self, repo: EntryStore, harvest: HarvestClient, account: AccountRecord, res: Resumable, report: OnPage
+        self,
+        repo: EntryStore,
+        harvest: HarvestClient,
+        account: AccountRecord,
+        res: Resumable,
+        report: OnPage,
+        start: ActualsStart,
     ) -> None:
         self.repo, self.harvest, self.account, self.res, self.report = repo, harvest, account, res, report
+        self.start = start
         self.stats = res.stats
 
     def run(self, state: dict, cmd: SyncActuals, started: datetime) -> tuple[str, datetime, bool]:
@@ -171,7 +180,7 @@ class _Sync:
         the Harvest time up to which it read every change (the next cursor), and whether it
         listed all history."""
         # Read first: a fact that changes while this sync runs differs from it at the next one.
-        hold_facts = self.res.remember("hold_facts", self.repo.lookups.hold_facts)
+        hold_facts = self.res.remember("hold_facts", lambda: self.start.hold_facts)
         cursor: datetime | None = state.get("cursor")
         if cursor is None:
             return hold_facts, self._first(state, hold_facts, started), True
@@ -181,7 +190,7 @@ class _Sync:
         """First sync: all history, or from the account's start date."""
         history = history_of(self.account)
         first = self.res.list_in_pieces("first", history, self._lister(on_page=self.report))
-        _resolve_again(self.repo, state, hold_facts, self.stats)
+        _resolve_again(self.repo, state, hold_facts, self.start.dirty_people, self.stats)
         observed = first.started_at or started
         return settle(self.repo, self.harvest, self.stats, span=history, observed=observed) or observed
 
@@ -199,7 +208,7 @@ class _Sync:
         updates = self.res.list_in_pieces("updates", ALL_HISTORY, self._lister(since, on_page=self.report))
         # A running timer's hours grow while its updated_at may not: re-read them every time.
         list_entries(repo, harvest, stats, params={"is_running": "true"})
-        _resolve_again(repo, state, hold_facts, stats)
+        _resolve_again(repo, state, hold_facts, self.start.dirty_people, stats)
         differed = check_deletions(repo, harvest, DeletionCheck(history, full, count), stats, res=self.res)
         observed = updates.started_at or started
         if full or still_moving(updates, differed):
@@ -234,10 +243,10 @@ def _verify(u: UnitOfWork, harvest: HarvestClient, account: AccountRecord, now: 
     return sum(c.differs for c in compared)
 
 
-def _resolve_again(repo: EntryStore, state: dict, hold_facts: str, stats: Counter) -> None:
+def _resolve_again(repo: EntryStore, state: dict, hold_facts: str, dirty: list[int], stats: Counter) -> None:
     """Entries held for a cause that may be fixed now, and people whose role or assignments
-    changed, are resolved again even though Harvest did not change them."""
+    changed (`dirty`, read at the sync's start: a person marked since is resolved again by the
+    next sync, as only these are cleared), are resolved again though Harvest did not change them."""
     held = repo.entries.held_ids() if hold_facts != state.get("hold_facts") else []
-    dirty = repo.entries.dirty_people()
     reapply(repo, held + repo.entries.ids_of_people(dirty), stats)
     repo.entries.clear_dirty(dirty)

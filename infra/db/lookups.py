@@ -91,9 +91,8 @@ def _any(ids: list[int]) -> sa.ColumnElement:
     return sa.any_(sa.cast(sa.literal(pg_int_array(ids)), ARRAY(sa.BigInteger)))
 
 
-# Every actuals sync asks it: parsed once.
-_HOLD_FACTS = sa.text(
-    """
+# Every actuals sync asks it: parsed once (and read with the sync's start, infra.db.sync_start).
+HOLD_FACTS_SQL = """
     SELECT md5(concat_ws('|',
       (SELECT string_agg(refs.harvest_id || ':' || (r.match_key = 'unknown')::text, ','
                          ORDER BY refs.harvest_id)
@@ -107,4 +106,4 @@ _HOLD_FACTS = sa.text(
        JOIN projects AS pr ON pr.account_id = refs.account_id AND pr.id = refs.project_id
        WHERE refs.account_id = :a AND refs.entity_type = 'project')))
     """
-)
+_HOLD_FACTS = sa.text(HOLD_FACTS_SQL)

@@ -24,6 +24,7 @@ from infra.db.deletions import DeletionRepository
 from infra.db.entities import EntityRepository
 from infra.db.entry_store import EntryStore
 from infra.db.runs import RunRepository
+from infra.db.sync_start import ActualsStart, read_actuals_start
 from infra.db.verifications import VerificationRepository
 
 
@@ -86,6 +87,10 @@ class UnitOfWork:
     @property
     def checkpoints(self) -> CheckpointRepository:
         return CheckpointRepository(self.conn, self.account_id)
+
+    def actuals_start(self, scope: str) -> ActualsStart:
+        """What an actuals sync reads first, in one statement (infra.db.sync_start)."""
+        return read_actuals_start(self.conn, self.account_id, scope)
 
     @property
     def autofill(self) -> AutofillRepository:

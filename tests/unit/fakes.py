@@ -21,6 +21,7 @@ from domain.commands import Lock
 from domain.spans import Span
 from infra.db.checkpoints import Checkpoint
 from infra.db.entry_rows import Write
+from infra.db.sync_start import ActualsStart
 from infra.db.time_entries import Stored
 from infra.db.uow import LockLost
 from infra.harvest.client import ListedPage
@@ -498,3 +499,12 @@ class FakeUnitOfWork:
 
     def mark_processed(self, consumer: str, message_id: str) -> None:
         self.claim_message(consumer, message_id)
+
+    def actuals_start(self, scope: str) -> ActualsStart:
+        store = self.entries
+        return ActualsStart(
+            self.accounts.sync_state(self.account_id).get("actuals") or {},
+            self.checkpoints.find(scope),
+            store.lookups.hold_facts(),
+            store.entries.dirty_people(),
+        )
