@@ -52,12 +52,10 @@ def backfill_in_progress(cmd: SyncActuals, ctx: Context) -> Outcome | None:
     """While a first sync is being shared out, an actuals sync only makes sure its parts are
     on their way (a crash between recording them and publishing them is healed here). Runs
     before the inbox: the redelivered command that planned the backfill heals it too."""
-    backfills = ctx.u.backfills
-    pending = backfills.unfinished()
-    if pending is None:
+    backfill_id = ctx.u.actuals_start(SCOPE).unfinished_backfill
+    if backfill_id is None:
         return None
-    backfill_id = pending["backfill_id"]
-    parts = part_commands(ctx.account.id, backfill_id, backfills.parts(backfill_id, pending_only=True))
+    parts = part_commands(ctx.account.id, backfill_id, ctx.u.backfills.parts(backfill_id, pending_only=True))
     if cmd.run_id == backfill_id:
         return Outcome(status=None, publish=parts)  # its run is the backfill's: still running
     return Outcome(Counter({"backfill.parts_pending": len(parts)}), status="skipped", publish=parts)

@@ -1,9 +1,10 @@
-"""What an actuals sync reads before it asks Harvest anything, in one round trip: its sync
-state (cursor, hold facts, last full listing), its checkpoint, the digest of what holds
-depend on now, and the people whose entries must be resolved again.
+"""What an actuals sync reads before it asks Harvest anything, in one round trip: whether a
+first sync is being shared out in parts, its sync state (cursor, hold facts, last full
+listing), its checkpoint, the digest of what holds depend on now, and the people whose
+entries must be resolved again.
 
-Four statements were four waits on a busy server at the start of every daily sync; at
-thousands of accounts a day they were a quarter of its statements (issue 16).
+Five statements were five waits on a busy server at the start of every daily sync; at
+thousands of accounts a day they were nearly half of its statements (issue 16).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class ActualsStart:
     checkpoint: Checkpoint | None  # of `scope`, as CheckpointRepository.find
     hold_facts: str  # as ResolutionLookups.hold_facts, now
     dirty_people: list[int]  # as TimeEntryRepository.dirty_people
+    unfinished_backfill: str | None  # the id of BackfillRepository.unfinished()
 
 
 def read_actuals_start(conn: sa.Connection, account_id: int, scope: str) -> ActualsStart:
@@ -40,7 +42,9 @@ def read_actuals_start(conn: sa.Connection, account_id: int, scope: str) -> Actu
     state = {"account_id": account_id, "kind": row["kind"], **{c: row[c] for c in STATE_COLUMNS}}
     saved = row["run_id"]
     checkpoint = Checkpoint(saved, row["state"], float(row["age_s"])) if saved is not None else None
-    return ActualsStart(state if row["kind"] else {}, checkpoint, row["digest"], list(row["dirty"]))
+    return ActualsStart(
+        state if row["kind"] else {}, checkpoint, row["digest"], list(row["dirty"]), row["backfill_id"]
+    )
 
 
 _START = sa.text(
@@ -48,7 +52,9 @@ _START = sa.text(
     SELECT s.kind, {", ".join(f"s.{c}" for c in STATE_COLUMNS)},
            c.run_id, c.state, EXTRACT(EPOCH FROM now() - c.saved_at) AS age_s,
            ({HOLD_FACTS_SQL}) AS digest,
-           ARRAY(SELECT person_id FROM actuals_dirty_people WHERE account_id = :a) AS dirty
+           ARRAY(SELECT person_id FROM actuals_dirty_people WHERE account_id = :a) AS dirty,
+           (SELECT backfill_id FROM backfills WHERE account_id = :a AND finished_at IS NULL
+            LIMIT 1) AS backfill_id
     FROM (SELECT 1) AS one
     LEFT JOIN account_sync_state AS s ON s.account_id = :a AND s.kind = 'actuals'
     LEFT JOIN sync_checkpoints AS c ON c.account_id = :a AND c.scope = :scope
@@ -61,4 +67,5 @@ _START = sa.text(
     sa.column("age_s", sa.Float),
     sa.column("digest", sa.Text),
     sa.column("dirty"),
+    sa.column("backfill_id", sa.Text),
 )

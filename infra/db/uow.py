@@ -51,6 +51,7 @@ class UnitOfWork:
         self.verifications = VerificationRepository(self.conn)
         self._entries = None
         self._held = False
+        self._start: tuple[str, ActualsStart] | None = None
         return self
 
     def account(self, lock: Lock, key: int | str) -> tuple[AccountRecord | None, bool]:
@@ -89,8 +90,12 @@ class UnitOfWork:
         return CheckpointRepository(self.conn, self.account_id)
 
     def actuals_start(self, scope: str) -> ActualsStart:
-        """What an actuals sync reads first, in one statement (infra.db.sync_start)."""
-        return read_actuals_start(self.conn, self.account_id, scope)
+        """What an actuals sync reads first, in one statement (infra.db.sync_start), read
+        once per transaction: the command's guard and its handler share it, and what it holds
+        changes only under the sync's own lock, held between them."""
+        if self._start is None or self._start[0] != scope:
+            self._start = (scope, read_actuals_start(self.conn, self.account_id, scope))
+        return self._start[1]
 
     @property
     def autofill(self) -> AutofillRepository:
@@ -108,6 +113,7 @@ class UnitOfWork:
     def commit(self) -> None:
         self._at_commit.send()
         self._tx.commit()
+        self._start = None
 
     def commit_and_continue(self, lock: Lock, key: int | str) -> None:
         """Commit what is done so far (a checkpoint with its data) and go on in a new

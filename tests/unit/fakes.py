@@ -507,4 +507,5 @@ class FakeUnitOfWork:
             self.checkpoints.find(scope),
             store.lookups.hold_facts(),
             store.entries.dirty_people(),
+            (self.backfills.unfinished() or {}).get("backfill_id"),
         )
