@@ -15,10 +15,6 @@ class BackfillRepository:
         self.conn = conn
         self.account_id = account_id
 
-    def unfinished(self) -> dict | None:
-        row = self.conn.execute(_UNFINISHED, {"account_id": self.account_id}).mappings().first()
-        return dict(row) if row else None
-
     def register(self, backfill_id: str, started_at: datetime, ranges: list[tuple[date, date]]) -> None:
         self.conn.execute(
             insert(t.backfills)
@@ -98,11 +94,3 @@ class BackfillRepository:
             for key, value in (part["counts"] or {}).items():
                 totals[key] = totals.get(key, 0) + int(value)
         return totals
-
-
-# Every actuals sync asks it: built once (building the expression cost more than the query).
-_UNFINISHED = (
-    sa.select(t.backfills)
-    .where(t.backfills.c.account_id == sa.bindparam("account_id"), t.backfills.c.finished_at.is_(None))
-    .limit(1)
-)

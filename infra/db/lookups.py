@@ -58,14 +58,6 @@ class ResolutionLookups:
                 self._projects[hid] = ProjectFacts(project_id=pid, sync_off=SYNC_OFF_TAG in (tags or []))
         return self._projects
 
-    def hold_facts(self) -> str:
-        """A digest of everything a hold depends on: which Harvest users and projects we
-        imported, whose role is Unknown, which projects are sync_off (resolve() decides every
-        hold from these alone). While it stays the same, every held entry stays held for the
-        same reason, and a sync need not look at them (an account's held entries can be a
-        large part of its history)."""
-        return self.conn.execute(_HOLD_FACTS, {"a": self.account_id, "sync_off": SYNC_OFF_TAG}).scalar_one()
-
     def assignments(self, person_ids: Iterable[int]) -> dict[int, dict[int, list[AssignmentSpan]]]:
         """person id -> project id -> that person's assignments on that project."""
         missing = sorted({i for i in person_ids if i not in self._spans})
@@ -91,7 +83,11 @@ def _any(ids: list[int]) -> sa.ColumnElement:
     return sa.any_(sa.cast(sa.literal(pg_int_array(ids)), ARRAY(sa.BigInteger)))
 
 
-# Every actuals sync asks it: parsed once (and read with the sync's start, infra.db.sync_start).
+# A digest of everything a hold depends on: which Harvest users and projects we imported,
+# whose role is Unknown, which projects are sync_off (resolve() decides every hold from these
+# alone). While it stays the same, every held entry stays held for the same reason, and a sync
+# need not look at them (an account's held entries can be a large part of its history). Read
+# with the sync's start (infra.db.sync_start).
 HOLD_FACTS_SQL = """
     SELECT md5(concat_ws('|',
       (SELECT string_agg(refs.harvest_id || ':' || (r.match_key = 'unknown')::text, ','
@@ -106,4 +102,3 @@ HOLD_FACTS_SQL = """
        JOIN projects AS pr ON pr.account_id = refs.account_id AND pr.id = refs.project_id
        WHERE refs.account_id = :a AND refs.entity_type = 'project')))
     """
-_HOLD_FACTS = sa.text(HOLD_FACTS_SQL)

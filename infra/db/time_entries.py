@@ -233,9 +233,6 @@ class TimeEntryRepository:
             ).scalars()
         )
 
-    def dirty_people(self) -> list[int]:
-        return list(self.conn.execute(_DIRTY_PEOPLE, {"account_id": self.account_id}).scalars())
-
     def clear_dirty(self, person_ids: Iterable[int]) -> None:
         ids = list(person_ids)
         if ids:
@@ -264,10 +261,6 @@ def mark_person_dirty(conn: sa.Connection, account_id: int, person_id: int) -> N
     )
 
 
-# Every actuals sync asks it: built once (building the expression cost more than the query).
-_DIRTY_PEOPLE = sa.select(t.actuals_dirty_people.c.person_id).where(
-    t.actuals_dirty_people.c.account_id == sa.bindparam("account_id")
-)
 # Every page of every listing asks it: parsed once.
 _CURRENT = sa.text(
     f"""

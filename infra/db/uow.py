@@ -144,14 +144,10 @@ class UnitOfWork:
         params = {"account_id": self.account_id, "consumer": consumer, "message_id": message_id}
         return self.conn.execute(_PROCESSED, params).first() is not None
 
-    def claim_message(self, consumer: str, message_id: str) -> bool:
-        """Inbox: False when this consumer already committed this message (a duplicate)."""
-        params = {"account_id": self.account_id, "consumer": consumer, "message_id": message_id}
-        return self.conn.execute(_CLAIM, params).first() is not None
-
     def mark_processed(self, consumer: str, message_id: str) -> None:
-        """Inbox: as claim_message, for a caller that holds the message's lock and has asked
-        processed() already, written at commit (AtCommit)."""
+        """Inbox: this consumer has completed this message (or run), written at commit
+        (AtCommit); from then on its deliveries are duplicates. The caller holds the message's
+        lock and has asked processed() already."""
         params = {"account_id": self.account_id, "consumer": consumer, "message_id": message_id}
         self._at_commit.add(_MARK_PROCESSED, params)
 
@@ -163,10 +159,6 @@ _TRY_LOCK_TEXT = sa.text("SELECT pg_try_advisory_xact_lock(:c, hashtext(:k))")
 _PROCESSED = sa.text(
     "SELECT 1 FROM processed_messages"
     " WHERE account_id = :account_id AND consumer = :consumer AND message_id = :message_id"
-)
-_CLAIM = sa.text(
-    "INSERT INTO processed_messages (account_id, consumer, message_id)"
-    " VALUES (:account_id, :consumer, :message_id) ON CONFLICT DO NOTHING RETURNING message_id"
 )
 _MARK_PROCESSED = driver_sql(
     sa.text(

@@ -491,14 +491,8 @@ class FakeUnitOfWork:
     def try_lock(self, lock: Lock, key: int | str) -> bool:
         return (lock, key) not in self.db.held_elsewhere
 
-    def claim_message(self, consumer: str, message_id: str) -> bool:
-        if (consumer, message_id) in self.db.inbox:
-            return False
-        self.db.inbox.add((consumer, message_id))
-        return True
-
     def mark_processed(self, consumer: str, message_id: str) -> None:
-        self.claim_message(consumer, message_id)
+        self.db.inbox.add((consumer, message_id))
 
     def actuals_start(self, scope: str) -> ActualsStart:
         store = self.entries
