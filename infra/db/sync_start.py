@@ -32,9 +32,9 @@ STATE_COLUMNS = (
 class ActualsStart:
     state: dict  # the account's "actuals" sync state ({} before its first sync completes)
     checkpoint: Checkpoint | None  # of `scope`, as CheckpointRepository.find
-    hold_facts: str  # as ResolutionLookups.hold_facts, now
-    dirty_people: list[int]  # as TimeEntryRepository.dirty_people
-    unfinished_backfill: str | None  # the id of BackfillRepository.unfinished()
+    hold_facts: str  # the digest of what holds depend on now (infra.db.lookups.HOLD_FACTS_SQL)
+    dirty_people: list[int]  # people whose role or assignments changed since they were resolved
+    unfinished_backfill: str | None  # the id of a first sync still shared out in parts
 
 
 def read_actuals_start(conn: sa.Connection, account_id: int, scope: str) -> ActualsStart:

@@ -83,7 +83,7 @@ account_sync_state = sa.Table(
     # Where the next incremental sync starts (updated_since); moves only when a sync completes.
     sa.Column("cursor", sa.DateTime(timezone=True)),
     sa.Column("last_full_reconcile_at", sa.DateTime(timezone=True)),
-    # What the entries held at the last sync were held by (ResolutionLookups.hold_facts).
+    # What the entries held at the last sync were held by (infra.db.lookups.HOLD_FACTS_SQL).
     sa.Column("hold_facts", sa.Text),
     sa.PrimaryKeyConstraint("account_id", "kind"),
 )
