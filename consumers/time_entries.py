@@ -52,7 +52,8 @@ def backfill_in_progress(cmd: SyncActuals, ctx: Context) -> Outcome | None:
     """While a first sync is being shared out, an actuals sync only makes sure its parts are
     on their way (a crash between recording them and publishing them is healed here). Runs
     before the inbox: the redelivered command that planned the backfill heals it too."""
-    backfill_id = ctx.u.actuals_start(SCOPE).unfinished_backfill
+    # The inbox check that follows the guard is answered by the same read.
+    backfill_id = ctx.u.actuals_start(SCOPE, inbox=(cmd.route.inbox, cmd.run_id)).unfinished_backfill
     if backfill_id is None:
         return None
     parts = part_commands(ctx.account.id, backfill_id, ctx.u.backfills.parts(backfill_id, pending_only=True))

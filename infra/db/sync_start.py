@@ -1,10 +1,11 @@
 """What an actuals sync reads before it asks Harvest anything, in one round trip: whether a
 first sync is being shared out in parts, its sync state (cursor, hold facts, last full
-listing), its checkpoint, the digest of what holds depend on now, and the people whose
-entries must be resolved again.
+listing), its checkpoint, the digest of what holds depend on now, the people whose entries
+must be resolved again, and whether the command's run is in the inbox already.
 
-Five statements were five waits on a busy server at the start of every daily sync; at
-thousands of accounts a day they were nearly half of its statements (issue 16).
+Six statements were six waits on a busy server at the start of every daily sync; at
+thousands of accounts a day they were half of its statements (issue 16). All are read after
+the statement that took the sync's lock, so none can miss what the lock's last holder wrote.
 """
 
 from __future__ import annotations
@@ -35,15 +36,31 @@ class ActualsStart:
     hold_facts: str  # the digest of what holds depend on now (infra.db.lookups.HOLD_FACTS_SQL)
     dirty_people: list[int]  # people whose role or assignments changed since they were resolved
     unfinished_backfill: str | None  # the id of a first sync still shared out in parts
+    processed: bool  # the inbox holds `inbox` (consumer, message id): the run is done already
 
 
-def read_actuals_start(conn: sa.Connection, account_id: int, scope: str) -> ActualsStart:
-    row = conn.execute(_START, {"a": account_id, "scope": scope, "sync_off": SYNC_OFF_TAG}).mappings().one()
+def read_actuals_start(
+    conn: sa.Connection, account_id: int, scope: str, inbox: tuple[str, str] | None = None
+) -> ActualsStart:
+    consumer, message_id = inbox or (None, None)
+    params = {
+        "a": account_id,
+        "scope": scope,
+        "sync_off": SYNC_OFF_TAG,
+        "consumer": consumer,
+        "message": message_id,
+    }
+    row = conn.execute(_START, params).mappings().one()
     state = {"account_id": account_id, "kind": row["kind"], **{c: row[c] for c in STATE_COLUMNS}}
     saved = row["run_id"]
     checkpoint = Checkpoint(saved, row["state"], float(row["age_s"])) if saved is not None else None
     return ActualsStart(
-        state if row["kind"] else {}, checkpoint, row["digest"], list(row["dirty"]), row["backfill_id"]
+        state if row["kind"] else {},
+        checkpoint,
+        row["digest"],
+        list(row["dirty"]),
+        row["backfill_id"],
+        row["processed"],
     )
 
 
@@ -54,7 +71,9 @@ _START = sa.text(
            ({HOLD_FACTS_SQL}) AS digest,
            ARRAY(SELECT person_id FROM actuals_dirty_people WHERE account_id = :a) AS dirty,
            (SELECT backfill_id FROM backfills WHERE account_id = :a AND finished_at IS NULL
-            LIMIT 1) AS backfill_id
+            LIMIT 1) AS backfill_id,
+           EXISTS (SELECT 1 FROM processed_messages WHERE account_id = :a AND consumer = :consumer
+                   AND message_id = :message) AS processed
     FROM (SELECT 1) AS one
     LEFT JOIN account_sync_state AS s ON s.account_id = :a AND s.kind = 'actuals'
     LEFT JOIN sync_checkpoints AS c ON c.account_id = :a AND c.scope = :scope
@@ -68,4 +87,5 @@ _START = sa.text(
     sa.column("digest", sa.Text),
     sa.column("dirty"),
     sa.column("backfill_id", sa.Text),
+    sa.column("processed", sa.Boolean),
 )

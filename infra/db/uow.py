@@ -52,6 +52,8 @@ class UnitOfWork:
         self._entries = None
         self._held = False
         self._start: tuple[str, ActualsStart] | None = None
+        # Inbox rows read under this transaction's lock: (consumer, message id) -> processed.
+        self._inbox_seen: dict[tuple[str, str], bool] = {}
         return self
 
     def account(self, lock: Lock, key: int | str) -> tuple[AccountRecord | None, bool]:
@@ -89,12 +91,16 @@ class UnitOfWork:
     def checkpoints(self) -> CheckpointRepository:
         return CheckpointRepository(self.conn, self.account_id)
 
-    def actuals_start(self, scope: str) -> ActualsStart:
+    def actuals_start(self, scope: str, *, inbox: tuple[str, str] | None = None) -> ActualsStart:
         """What an actuals sync reads first, in one statement (infra.db.sync_start), read
         once per transaction: the command's guard and its handler share it, and what it holds
-        changes only under the sync's own lock, held between them."""
+        changes only under the sync's own lock, held between them. With `inbox` (consumer,
+        message id) it answers processed() for that message too."""
         if self._start is None or self._start[0] != scope:
-            self._start = (scope, read_actuals_start(self.conn, self.account_id, scope))
+            start = read_actuals_start(self.conn, self.account_id, scope, inbox)
+            self._start = (scope, start)
+            if inbox is not None:
+                self._inbox_seen[inbox] = start.processed
         return self._start[1]
 
     @property
@@ -114,6 +120,7 @@ class UnitOfWork:
         self._at_commit.send()
         self._tx.commit()
         self._start = None
+        self._inbox_seen.clear()
 
     def commit_and_continue(self, lock: Lock, key: int | str) -> None:
         """Commit what is done so far (a checkpoint with its data) and go on in a new
@@ -141,6 +148,8 @@ class UnitOfWork:
 
     def processed(self, consumer: str, message_id: str) -> bool:
         """Inbox (the account's own): whether this consumer already completed this message (or run)."""
+        if (consumer, message_id) in self._inbox_seen:
+            return self._inbox_seen[(consumer, message_id)]
         params = {"account_id": self.account_id, "consumer": consumer, "message_id": message_id}
         return self.conn.execute(_PROCESSED, params).first() is not None
 
@@ -148,8 +157,11 @@ class UnitOfWork:
         """Inbox: this consumer has completed this message (or run), written at commit
         (AtCommit); from then on its deliveries are duplicates. The caller holds the message's
         lock and has asked processed() already."""
+        if self._inbox_seen.get((consumer, message_id)):
+            return  # found there under this transaction's lock: a duplicate, nothing to write
         params = {"account_id": self.account_id, "consumer": consumer, "message_id": message_id}
         self._at_commit.add(_MARK_PROCESSED, params)
+        self._inbox_seen[(consumer, message_id)] = True
 
 
 # What every message runs, written once: building the expressions per message cost more than

@@ -48,13 +48,13 @@ def counted(engine: sa.Engine) -> Iterator[Counter]:
 
 
 # Today's cost, each item one round trip: in the daily's one transaction the account (read and
-# held, its lock taken), what the sync reads first (a backfill in parts under way, its sync
-# state, checkpoint, hold facts and people to resolve again, together: infra.db.sync_start),
-# the inbox check, the day counts of the deletion check, the entries listed again (two pages
-# of the overlap), and at its commit its cursor, inbox row and run row together
+# held, its lock taken), what the sync reads first (a backfill in parts under way, the inbox
+# check, its sync state, checkpoint, hold facts and people to resolve again, together:
+# infra.db.sync_start), the day counts of the deletion check, the entries listed again (two
+# pages of the overlap), and at its commit its cursor, inbox row and run row together
 # (infra.db.at_commit); beside it one statement of the shared rate limit for all three Harvest
 # requests.
-STATEMENTS, CHECKOUTS, REQUESTS = 8, 2, 3
+STATEMENTS, CHECKOUTS, REQUESTS = 7, 2, 3
 
 
 def test_a_no_change_daily_costs_few_round_trips(app, simulator, new_account, engine) -> None:
@@ -73,3 +73,22 @@ def test_a_no_change_daily_costs_few_round_trips(app, simulator, new_account, en
     assert seen["checkouts"] <= CHECKOUTS, breakdown
     assert seen["pings"] == 0, breakdown  # its connections were in use a moment ago
     assert simulator.stats()["requests"] == REQUESTS
+
+
+def test_a_duplicate_of_a_finished_daily_is_skipped_by_its_first_read(
+    app, simulator, new_account, engine
+) -> None:
+    from domain.commands import SyncActuals
+
+    account_id, _ = new_account(people=3, projects=2, clients=1, days=5, entries_per_day=1)
+    sync_entities(app, account_id)
+    sync_actuals(app, account_id)
+    cmd = SyncActuals(account_id, "2026-12-03T00:00:00Z-daily")
+    app.handlers[SyncActuals](cmd)
+    simulator.reset_stats()
+    with counted(engine) as seen:
+        counts = app.handlers[SyncActuals](cmd)  # delivered again after it committed
+    assert counts == {}
+    assert simulator.stats()["requests"] == 0
+    # The account with its lock, then the read that found the run in the inbox: nothing else.
+    assert seen["statements"] == 2, "\n".join(f"{n:3d} {text}" for text, n in seen.most_common())

@@ -494,7 +494,7 @@ class FakeUnitOfWork:
     def mark_processed(self, consumer: str, message_id: str) -> None:
         self.db.inbox.add((consumer, message_id))
 
-    def actuals_start(self, scope: str) -> ActualsStart:
+    def actuals_start(self, scope: str, *, inbox: tuple[str, str] | None = None) -> ActualsStart:
         store = self.entries
         return ActualsStart(
             self.accounts.sync_state(self.account_id).get("actuals") or {},
@@ -502,4 +502,5 @@ class FakeUnitOfWork:
             store.lookups.hold_facts(),
             store.entries.dirty_people(),
             (self.backfills.unfinished() or {}).get("backfill_id"),
+            inbox is not None and self.processed(*inbox),
         )
