@@ -169,6 +169,6 @@ def _resolve_and_store(
     store.entries.release(released)
     # A key only new entries touch gains their minutes; one an update touches too is rebuilt
     # from all its entries (the new ones are in the table by now).
-    rebuilt = keys | emptied
-    store.add_to_actuals({k: (b, n) for k, (b, n) in added.items() if k not in rebuilt})
-    stats["actuals.rebuilt"] += store.rebuild_actuals(keys, emptied=emptied) + len(added.keys() - rebuilt)
+    new_only = {k: (b, n) for k, (b, n) in added.items() if k not in keys and k not in emptied}
+    store.add_to_actuals(new_only)
+    stats["actuals.rebuilt"] += store.rebuild_actuals(keys, emptied=emptied) + len(new_only)

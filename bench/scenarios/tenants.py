@@ -186,18 +186,16 @@ def _tick(app: App) -> tuple[float, datetime]:
 
 def _wait_for_day(stack: Stack, accounts: int, since: datetime, timeout_s: float = 3600) -> list[sa.Row]:
     """Each daily run of the day, once all are final: (status, published_at, finished_at, counts)."""
-    query = sa.text(
-        "SELECT r.status, s.published_at, r.finished_at, r.counts, r.error FROM scheduler_slots s"
-        " LEFT JOIN sync_runs r ON r.account_id = s.account_id AND r.message_id = s.message_id"
-        " WHERE s.kind = 'actuals' AND s.published_at >= :since"
-    )
-    # Polled by count, the rows read once at the end: reading every run's row and counts four
-    # times a second was itself a load on the machine being measured (PostgreSQL's and ours).
-    pending = sa.text(
-        "SELECT count(*), count(*) FILTER (WHERE r.status IS NULL OR r.status <> ALL(:final))"
+    day = (
         " FROM scheduler_slots s"
         " LEFT JOIN sync_runs r ON r.account_id = s.account_id AND r.message_id = s.message_id"
         " WHERE s.kind = 'actuals' AND s.published_at >= :since"
+    )
+    query = sa.text("SELECT r.status, s.published_at, r.finished_at, r.counts, r.error" + day)
+    # Polled by count, the rows read once at the end: reading every run's row and counts four
+    # times a second was itself a load on the machine being measured (PostgreSQL's and ours).
+    pending = sa.text(
+        "SELECT count(*), count(*) FILTER (WHERE r.status IS NULL OR r.status <> ALL(:final))" + day
     )
     params = {"since": since - timedelta(seconds=5), "final": list(FINAL)}
     deadline = time.monotonic() + timeout_s

@@ -78,6 +78,19 @@ def known_people(engine: sa.Engine, account_id: int) -> dict[int, str]:
         )
 
 
+def log_beside(store, entry: dict, hours: float) -> dict:
+    """Another Harvest entry of the same person, project and day: one more under its key."""
+    return store.create(
+        "time_entries",
+        {
+            "user_id": entry["user"]["id"],
+            "project_id": entry["project"]["id"],
+            "spent_date": entry["spent_date"],
+            "hours": hours,
+        },
+    )
+
+
 def countable_entry(engine, account_id, store, *, skip=()):
     """An entry whose person has a definite role, so it counts in actuals."""
     people = known_people(engine, account_id)

@@ -14,6 +14,7 @@ from infra.db.planning import PlanningRepository
 from tests.integration.actuals_support import (
     countable_entry,
     known_people,
+    log_beside,
     our_id,
     sync_actuals,
     sync_entities,
@@ -44,15 +45,7 @@ def test_every_kind_of_edit_is_picked_up(app, synced, engine):
     store.update("time_entries", e2["id"], {"project_id": other_project, "user_id": other_user})
     store.update("time_entries", e3["id"], {"spent_date": (date.today() - timedelta(days=400)).isoformat()})
     store.delete("time_entries", e4["id"])
-    store.create(
-        "time_entries",
-        {
-            "user_id": e1["user"]["id"],
-            "project_id": e1["project"]["id"],
-            "spent_date": e1["spent_date"],
-            "hours": 0.5,
-        },
-    )
+    log_beside(store, e1, 0.5)
     stats = sync_actuals(app, account_id)
 
     assert stats["entries.deleted"] == 1

@@ -453,20 +453,12 @@ DANGLING = sa.text(
 
 
 def test_a_sync_after_a_person_is_deleted_writes_no_actual_for_them(app, synced, engine):
-    from tests.integration.actuals_support import countable_entry, our_id, sync_actuals
+    from tests.integration.actuals_support import countable_entry, log_beside, our_id, sync_actuals
 
     account_id, store = synced
     entry = countable_entry(engine, account_id, store)
     # A second entry under the same key: what rebuilding that key finds after the first moves.
-    store.create(
-        "time_entries",
-        {
-            "user_id": entry["user"]["id"],
-            "project_id": entry["project"]["id"],
-            "spent_date": entry["spent_date"],
-            "hours": 0.5,
-        },
-    )
+    log_beside(store, entry, 0.5)
     sync_actuals(app, account_id)
     person_id = our_id(engine, account_id, "person", entry["user"]["id"])
     with engine.begin() as conn:  # someone deletes the person in the planning database

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from harvest_sync.bootstrap import bootstrap
 from harvest_sync.cli import main
 from infra.db import tables as t
-from tests.integration.actuals_support import countable_entry, our_id, sync_actuals
+from tests.integration.actuals_support import countable_entry, log_beside, our_id, sync_actuals
 from tests.integration.conftest import replace_settings
 from tests.integration.truth import assert_actuals_match
 
@@ -83,15 +83,7 @@ def test_an_entry_created_during_the_sync_cannot_hide_a_deletion(app, synced, en
     def someone_logs_time():
         # After the listing of updates: had Harvest counted only now, its count would
         # include this entry and equal ours, deletion and all.
-        store.create(
-            "time_entries",
-            {
-                "user_id": victim["user"]["id"],
-                "project_id": victim["project"]["id"],
-                "spent_date": victim["spent_date"],
-                "hours": 1.5,
-            },
-        )
+        log_beside(store, victim, 1.5)
 
     wired, _ = recording(app, engine, after_updates_listed=someone_logs_time)
     stats = sync_actuals(wired, account_id)
