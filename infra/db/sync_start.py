@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 
 from domain.actuals import SYNC_OFF_TAG
 from infra.db.checkpoints import Checkpoint
 from infra.db.lookups import HOLD_FACTS_SQL
+from infra.db.prepared import Prepared
 
 STATE_COLUMNS = (
     "last_success_at",
@@ -50,7 +50,7 @@ def read_actuals_start(
         "consumer": consumer,
         "message": message_id,
     }
-    row = conn.execute(_START, params).mappings().one()
+    row = _START.execute(conn, params).mappings().one()
     state = {"account_id": account_id, "kind": row["kind"], **{c: row[c] for c in STATE_COLUMNS}}
     saved = row["run_id"]
     checkpoint = Checkpoint(saved, row["state"], float(row["age_s"])) if saved is not None else None
@@ -64,11 +64,18 @@ def read_actuals_start(
     )
 
 
-_START = sa.text(
+# The digest only where something is held: with no held entry there is nothing it could
+# release, and reading every person and project of the account for it was half of this
+# statement's time. '' differs from any digest, so the sync after holds appear resolves
+# them again once, as after any change of facts.
+_START = Prepared(
+    "hs_actuals_start",
     f"""
     SELECT s.kind, {", ".join(f"s.{c}" for c in STATE_COLUMNS)},
            c.run_id, c.state, EXTRACT(EPOCH FROM now() - c.saved_at) AS age_s,
-           ({HOLD_FACTS_SQL}) AS digest,
+           CASE WHEN EXISTS (SELECT 1 FROM time_entries WHERE account_id = :a
+                             AND hold_reason IS NOT NULL)
+                THEN ({HOLD_FACTS_SQL}) ELSE '' END AS digest,
            ARRAY(SELECT person_id FROM actuals_dirty_people WHERE account_id = :a) AS dirty,
            (SELECT backfill_id FROM backfills WHERE account_id = :a AND finished_at IS NULL
             LIMIT 1) AS backfill_id,
@@ -77,15 +84,6 @@ _START = sa.text(
     FROM (SELECT 1) AS one
     LEFT JOIN account_sync_state AS s ON s.account_id = :a AND s.kind = 'actuals'
     LEFT JOIN sync_checkpoints AS c ON c.account_id = :a AND c.scope = :scope
-    """
-).columns(
-    sa.column("kind", sa.Text),
-    *(sa.column(c) for c in STATE_COLUMNS),
-    sa.column("run_id", sa.Text),
-    sa.column("state", JSONB),
-    sa.column("age_s", sa.Float),
-    sa.column("digest", sa.Text),
-    sa.column("dirty"),
-    sa.column("backfill_id", sa.Text),
-    sa.column("processed", sa.Boolean),
+    """,
+    {"a": "bigint", "scope": "text", "sync_off": "text", "consumer": "text", "message": "text"},
 )

@@ -23,7 +23,8 @@ def counted(engine: sa.Engine) -> Iterator[Counter]:
     seen: Counter = Counter()
 
     def statement(_conn, _cursor, text, _params, _context, _many):  # type: ignore[no-untyped-def]
-        seen["statements"] += 1
+        # Once per pooled connection, not per sync (infra.db.prepared).
+        seen["prepares" if text.startswith("PREPARE ") else "statements"] += 1
         seen[" ".join(text.split())[:90]] += 1
 
     def checkout(*_args):  # type: ignore[no-untyped-def]

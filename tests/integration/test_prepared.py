@@ -1,0 +1,79 @@
+"""Statements prepared once per database session (infra.db.prepared): what holds across
+transactions and rollbacks, and what a schema change under a prepared statement does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+
+from infra.db.prepared import Prepared
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def table(engine: sa.Engine) -> Iterator[str]:
+    name = f"prepared_probe_{uuid.uuid4().hex[:8]}"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {name} (account_id bigint, x integer)")
+        conn.exec_driver_sql(f"INSERT INTO {name} VALUES (1, 10), (1, 11), (2, 20)")
+    yield name
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP TABLE {name}")
+
+
+@contextmanager
+def first_words(engine: sa.Engine) -> Iterator[list[str]]:
+    """The first word of each statement sent while inside."""
+    sent: list[str] = []
+
+    def statement(_conn, _cursor, text, *_rest):  # type: ignore[no-untyped-def]
+        sent.append(text.split()[0])
+
+    sa.event.listen(engine, "before_cursor_execute", statement)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", statement)
+
+
+def test_prepared_once_per_connection_across_transactions_and_rollbacks(engine, table) -> None:
+    query = Prepared(f"{table}_q", f"SELECT x FROM {table} WHERE account_id = :a ORDER BY x", {"a": "bigint"})
+    with first_words(engine) as sent, engine.connect() as conn:
+        with conn.begin() as tx:
+            assert query.execute(conn, {"a": 1}).scalars().all() == [10, 11]
+            tx.rollback()  # PREPARE is not undone by a rollback
+        with conn.begin():
+            assert query.execute(conn, {"a": 2}).scalars().all() == [20]
+    assert [s for s in sent if s in ("PREPARE", "EXECUTE")] == ["PREPARE", "EXECUTE", "EXECUTE"]
+
+
+def test_a_schema_change_fails_one_transaction_and_the_next_prepares_afresh(engine, table) -> None:
+    query = Prepared(f"{table}_s", f"SELECT x FROM {table} WHERE account_id = :a", {"a": "bigint"})
+    with engine.connect() as conn:
+        with conn.begin():
+            assert query.execute(conn, {"a": 2}).scalar() == 20
+        with conn.begin():
+            conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN x TYPE text")
+        stale = pytest.raises(sa.exc.DBAPIError, match="cached plan must not change result type")
+        with stale, conn.begin():
+            query.execute(conn, {"a": 2})
+        with conn.begin():  # as the runtime's retry would
+            assert query.execute(conn, {"a": 2}).scalar() == "20"
+
+
+def test_statements_sent_before_it_share_its_round_trip_and_parameters(engine, table) -> None:
+    query = Prepared(f"{table}_b", f"SELECT count(*) FROM {table} WHERE account_id = :a", {"a": "bigint"})
+    with engine.begin() as conn:
+        before = f"DELETE FROM {table} WHERE account_id = %(a)s AND x = %(x)s;\n"
+        assert query.execute(conn, {"a": 1, "x": 10}, before=before).scalar() == 1
+
+
+def test_every_parameter_needs_a_type() -> None:
+    with pytest.raises(ValueError, match=r"parameters \['a', 'b'\] but types for \['a'\]"):
+        Prepared("q", "SELECT :a::text, :b", {"a": "bigint"})
+    Prepared("cast_is_no_parameter", "SELECT CAST(:a AS text)::text", {"a": "bigint"})
