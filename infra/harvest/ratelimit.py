@@ -27,6 +27,7 @@ import sqlalchemy as sa
 import structlog
 
 from domain.commands import Lock
+from infra.db.prepared import Prepared
 
 log = structlog.get_logger(__name__)
 
@@ -226,7 +227,7 @@ class SharedRateLimit:
         is the last fraction of a second of slots, a few requests Harvest would then refuse
         (and the limit learn from) rather than a wrong count."""
         with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            taken = conn.exec_driver_sql(_TAKE, {**self._params(), "n": wanted}).one()
+            taken = _TAKE.execute(conn, {**self._params(), "n": wanted}, before=_LOCKED).one()
             used, learned, since_s, ctids = taken
             allowed = max(1, math.floor(self._learned(None if learned is None else (learned, since_s))))
             kept = min(wanted, max(0, allowed - used))
@@ -263,23 +264,29 @@ class SharedRateLimit:
 # Take `n` slots: the lock, expired slots deleted, the slots inserted, and in the same statement
 # (the same snapshot, so without the new slots) how many were taken in the window and the
 # learned rate. The database's clock, so every pod measures the window the same way.
-_TAKE = """
+_LOCKED = """
 SET LOCAL synchronous_commit = off;
 SELECT pg_advisory_xact_lock(%(c)s, CAST(%(a)s AS integer));
+"""
+_TAKE = Prepared(
+    "hs_take_slots",
+    """
 WITH expired AS (
-    DELETE FROM harvest_request_log WHERE account_id = %(a)s AND bucket = %(b)s
-    AND at <= clock_timestamp() - make_interval(secs => %(span)s)
+    DELETE FROM harvest_request_log WHERE account_id = :a AND bucket = :b
+    AND at <= clock_timestamp() - make_interval(secs => :span)
 ), taken AS (
     INSERT INTO harvest_request_log (account_id, bucket, at)
-    SELECT %(a)s, %(b)s, clock_timestamp() FROM generate_series(1, %(n)s)
+    SELECT :a, :b, clock_timestamp() FROM generate_series(1, :n)
     RETURNING ctid
 )
-SELECT (SELECT count(*) FROM harvest_request_log WHERE account_id = %(a)s AND bucket = %(b)s
-        AND at > clock_timestamp() - make_interval(secs => %(span)s)),
+SELECT (SELECT count(*) FROM harvest_request_log WHERE account_id = :a AND bucket = :b
+        AND at > clock_timestamp() - make_interval(secs => :span)),
     s.learned_limit, EXTRACT(EPOCH FROM clock_timestamp() - s.changed_at),
     (SELECT array_agg(ctid::text) FROM taken)
-FROM (SELECT 1) AS one LEFT JOIN harvest_rate_state AS s ON s.account_id = %(a)s AND s.bucket = %(b)s
-"""
+FROM (SELECT 1) AS one LEFT JOIN harvest_rate_state AS s ON s.account_id = :a AND s.bucket = :b
+""",
+    {"a": "bigint", "b": "text", "span": "double precision", "n": "integer"},
+)
 # Slots that were not free, given back.
 _GIVE_BACK = """
 DELETE FROM harvest_request_log
