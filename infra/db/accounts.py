@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from domain.accounts import AccountRecord
 from infra.db import tables as t
 from infra.db.at_commit import AtCommit, driver_sql
+from infra.db.prepared import Prepared
 
 
 class AccountRepository:
@@ -40,7 +41,7 @@ class AccountRepository:
         (lock, key) was free and is now ours; a text key is hashed (a collision only
         serialises two keys). The lock is only tried when the account exists."""
         query = _GET_LOCKED_TEXT if isinstance(key, str) else _GET_LOCKED
-        row = self.conn.execute(query, {"account_id": account_id, "c": lock, "k": key}).mappings().first()
+        row = query.execute(self.conn, {"account_id": account_id, "c": lock, "k": key}).mappings().first()
         return (_record(row), bool(row["locked"])) if row else (None, False)
 
     def hold(self, account_id: int) -> None:
@@ -158,18 +159,20 @@ class AccountRepository:
 _GET = sa.select(t.accounts).where(t.accounts.c.id == sa.bindparam("account_id"))
 
 
-def _locked(key: sa.ColumnElement) -> sa.Select:
-    # Two int4 keys: the class namespaces the lock, the key picks it.
-    taken = sa.func.pg_try_advisory_xact_lock(sa.bindparam("c", type_=sa.Integer), key).label("locked")
-    return (
-        sa.select(t.accounts, taken)
-        .where(t.accounts.c.id == sa.bindparam("account_id"))
-        .with_for_update(read=True, key_share=True)
+def _locked(name: str, key: str, key_type: str) -> Prepared:
+    # Two int4 keys: the class namespaces the lock, the key picks it. Prepared: every message
+    # of every account starts with it.
+    columns = ", ".join(c.name for c in t.accounts.c)
+    return Prepared(
+        name,
+        f"SELECT {columns}, pg_try_advisory_xact_lock(:c, {key}) AS locked"
+        " FROM accounts WHERE id = :account_id FOR KEY SHARE",
+        {"account_id": "bigint", "c": "integer", "k": key_type},
     )
 
 
-_GET_LOCKED = _locked(sa.bindparam("k", type_=sa.Integer))
-_GET_LOCKED_TEXT = _locked(sa.func.hashtext(sa.bindparam("k", type_=sa.Text)))
+_GET_LOCKED = _locked("hs_account_locked", ":k", "integer")
+_GET_LOCKED_TEXT = _locked("hs_account_locked_text", "hashtext(:k)", "text")
 _HOLD = sa.text("SELECT 1 FROM accounts WHERE id = :account_id FOR KEY SHARE")
 _SYNC_STATE = sa.select(t.account_sync_state).where(
     t.account_sync_state.c.account_id == sa.bindparam("account_id")

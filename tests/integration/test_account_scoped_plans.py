@@ -25,7 +25,8 @@ pytestmark = pytest.mark.integration
 PER_ACCOUNT = {
     table.name for table in t.metadata.tables.values() if "account_id" in table.c and table.name != "accounts"
 }
-EXPLAINABLE = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
+# EXECUTE: a prepared statement (infra.db.prepared), explained as it runs.
+EXPLAINABLE = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "EXECUTE")
 INDEX_NODES = {"Index Scan", "Index Only Scan", "Bitmap Index Scan"}
 
 
