@@ -12,7 +12,6 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from infra.config import ConfigError
 
-
 # Opened tokens a process keeps, most recently used first: a pod's share of the accounts.
 OPENED_TOKENS = 4096
 
