@@ -48,7 +48,7 @@ class UnitOfWork:
         self.accounts = AccountRepository(self.conn, self._at_commit)
         self.entities = EntityRepository(self.conn)
         self.runs = RunRepository(self.conn, self._at_commit)
-        self.verifications = VerificationRepository(self.conn)
+        self.verifications = VerificationRepository(self.conn, self._at_commit)
         self._entries = None
         self._held = False
         self._start: tuple[str, ActualsStart] | None = None

@@ -10,46 +10,78 @@ import sqlalchemy as sa
 
 from domain.verify import Compared
 from infra.db import tables as t
-
-_GROUP = {"project": t.time_entries.c.harvest_project_id, "person": t.time_entries.c.harvest_user_id}
+from infra.db.at_commit import AtCommit, driver_sql
+from infra.db.prepared import Prepared
 
 
 class _AccountHours:
     def __init__(self, conn: sa.Connection, account_id: int) -> None:
         self.conn = conn
         self.account_id = account_id
+        self._read: dict[tuple[date, date], dict[str, dict[int, Decimal]]] = {}
 
     def hours_by(self, subject: str, start: date, end: date) -> dict[int, Decimal]:
         """Sums of our entries' hours per Harvest project or user, as Harvest would report
-        them (not what we keep of an entry Harvest deleted)."""
-        te, key = t.time_entries, _GROUP[subject]
-        rows = self.conn.execute(
-            sa.select(key, sa.func.sum(te.c.hours))
-            .where(
-                te.c.account_id == self.account_id,
-                te.c.spent_date.between(start, end),
-                te.c.harvest_deleted_at.is_(None),
-            )
-            .group_by(key)
+        them (not what we keep of an entry Harvest deleted). Both subjects of a range are
+        read together, in one pass over its entries: compare() asks for one, then the other."""
+        if (start, end) not in self._read:
+            by: dict[str, dict[int, Decimal]] = {"project": {}, "person": {}}
+            params = {"a": self.account_id, "start": start, "end": end}
+            for per_project, harvest_id, hours in _HOURS.execute(self.conn, params):
+                by["project" if per_project else "person"][int(harvest_id)] = Decimal(hours)
+            self._read[(start, end)] = by
+        return self._read[(start, end)][subject]
+
+
+# Both groupings at once; GROUPING() tells which a row belongs to.
+_HOURS = Prepared(
+    "hs_verify_hours",
+    """
+    SELECT GROUPING(harvest_project_id) = 0,
+           CASE WHEN GROUPING(harvest_project_id) = 0 THEN harvest_project_id ELSE harvest_user_id END,
+           sum(hours)
+    FROM time_entries
+    WHERE account_id = :a AND spent_date BETWEEN :start AND :end AND harvest_deleted_at IS NULL
+    GROUP BY GROUPING SETS ((harvest_project_id), (harvest_user_id))
+    """,
+    {"a": "bigint", "start": "date", "end": "date"},
+)
+_HELD_RANGE = Prepared(
+    "hs_verify_held_range",
+    "SELECT min(spent_date), max(spent_date) FROM time_entries WHERE account_id = :a",
+    {"a": "bigint"},
+)
+# A run and its rows, one statement sent at commit: nobody reads them back in the sync.
+_RECORD = driver_sql(
+    sa.text(
+        """
+        WITH run AS (
+            INSERT INTO verification_runs (account_id, checked_at, range_from, range_to, differences, source)
+            VALUES (:a, :at, :start, :end, :differences, :source) RETURNING id
         )
-        return {int(k): Decimal(v) for k, v in rows}
+        INSERT INTO verification_rows
+            (account_id, run_id, subject, harvest_id, name, harvest_hours, our_hours, differs)
+        SELECT :a, run.id, r.subject, r.harvest_id, r.name, r.harvest_hours, r.our_hours, r.differs
+        FROM run, unnest(CAST(:subjects AS text[]), CAST(:ids AS bigint[]), CAST(:names AS text[]),
+                         CAST(:theirs AS numeric[]), CAST(:ours AS numeric[]), CAST(:differs AS boolean[]))
+             AS r(subject, harvest_id, name, harvest_hours, our_hours, differs)
+        """
+    )
+)
 
 
 class VerificationRepository:
-    def __init__(self, conn: sa.Connection) -> None:
+    def __init__(self, conn: sa.Connection, at_commit: AtCommit) -> None:
+        """`at_commit`: the unit of work's writes sent at commit (a run's record)."""
         self.conn = conn
+        self._at_commit = at_commit
 
     def our_hours(self, account_id: int) -> _AccountHours:
         return _AccountHours(self.conn, account_id)
 
     def held_range(self, account_id: int) -> tuple[date, date] | None:
         """The oldest and newest spent date of the entries we hold."""
-        te = t.time_entries
-        oldest, newest = self.conn.execute(
-            sa.select(sa.func.min(te.c.spent_date), sa.func.max(te.c.spent_date)).where(
-                te.c.account_id == account_id
-            )
-        ).one()
+        oldest, newest = _HELD_RANGE.execute(self.conn, {"a": account_id}).one()
         return (oldest, newest) if oldest is not None else None
 
     def record(
@@ -61,38 +93,23 @@ class VerificationRepository:
         end: date,
         compared: list[Compared],
         source: str,
-    ) -> int:
-        runs = t.verification_runs
-        run_id = self.conn.execute(
-            sa.insert(runs)
-            .values(
-                account_id=account_id,
-                checked_at=checked_at,
-                range_from=start,
-                range_to=end,
-                differences=sum(c.differs for c in compared),
-                source=source,
-            )
-            .returning(runs.c.id)
-        ).scalar_one()
-        if compared:
-            self.conn.execute(
-                sa.insert(t.verification_rows),
-                [
-                    {
-                        "account_id": account_id,
-                        "run_id": run_id,
-                        "subject": c.subject,
-                        "harvest_id": c.harvest_id,
-                        "name": c.name,
-                        "harvest_hours": c.harvest_hours,
-                        "our_hours": c.our_hours,
-                        "differs": c.differs,
-                    }
-                    for c in compared
-                ],
-            )
-        return run_id
+    ) -> None:
+        """Keep the run and its rows, written when the unit of work commits."""
+        params = {
+            "a": account_id,
+            "at": checked_at,
+            "start": start,
+            "end": end,
+            "differences": sum(c.differs for c in compared),
+            "source": source,
+            "subjects": [c.subject for c in compared],
+            "ids": [c.harvest_id for c in compared],
+            "names": [c.name for c in compared],
+            "theirs": [c.harvest_hours for c in compared],
+            "ours": [c.our_hours for c in compared],
+            "differs": [c.differs for c in compared],
+        }
+        self._at_commit.add(_RECORD, params)
 
     def latest(self, account_id: int) -> dict | None:
         runs = t.verification_runs

@@ -93,3 +93,34 @@ def test_a_duplicate_of_a_finished_daily_is_skipped_by_its_first_read(
     assert simulator.stats()["requests"] == 0
     # The account with its lock, then the read that found the run in the inbox: nothing else.
     assert seen["statements"] == 2, "\n".join(f"{n:3d} {text}" for text, n in seen.most_common())
+
+
+# The weekly check against Harvest's reports, on top: the range we hold and both groupings of
+# our hours (one statement each, its record goes with the commit's), and its two report
+# requests, each a slot of the reports' own shared limit (one at a time: its window is 15 min).
+VERIFY_STATEMENTS, VERIFY_REQUESTS = 2 + 2, 2
+
+
+def test_a_weekly_verification_adds_four_statements(app, simulator, new_account, engine) -> None:
+    from domain.commands import SyncActuals
+
+    app = replace_settings(app, harvest_rate_limit=(100, 15.0))
+    account_id, harvest_id = new_account(people=5, projects=3, clients=2, days=10, entries_per_day=2)
+    sync_entities(app, account_id)
+    sync_actuals(app, account_id)
+    sync_actuals(app, account_id)
+    simulator.reset_stats()
+    with counted(engine) as seen:
+        app.handlers[SyncActuals](SyncActuals(account_id, "2026-12-04T00:00:00Z-daily", verify=True))
+    breakdown = "\n".join(f"{n:3d} {text}" for text, n in seen.most_common())
+    assert seen["statements"] <= STATEMENTS + VERIFY_STATEMENTS, breakdown
+    assert simulator.stats()["requests"] == REQUESTS + VERIFY_REQUESTS
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT r.differences, v.subject, count(*), count(*) FILTER (WHERE v.differs)"
+            " FROM verification_runs r"
+            " JOIN verification_rows v ON v.account_id = r.account_id AND v.run_id = r.id"
+            f" WHERE r.account_id = {account_id} GROUP BY 1, 2 ORDER BY 2"
+        ).all()
+    people = len({e["user"]["id"] for e in simulator.store(harvest_id).list("time_entries")})
+    assert rows == [(0, "person", people, 0), (0, "project", 3, 0)]  # all recorded, none differing
