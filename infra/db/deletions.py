@@ -13,6 +13,7 @@ from domain.actuals import Key
 from domain.spans import Span
 from infra.db import tables as t
 from infra.db.bulk import copy_rows, temp_table
+from infra.db.prepared import Prepared
 
 # An entry Harvest deleted that we keep (it counts for a sync_off project) is marked, so it is
 # neither counted against Harvest's totals nor looked for again.
@@ -34,7 +35,7 @@ class DeletionRepository:
     def counts_by_day(self, span: Span) -> list[tuple[date, int]]:
         """Entries we hold per spent date in `span`, as Harvest would count them (kept by
         triggers on time_entries, migration 0008: a read of one row per day)."""
-        rows = self.conn.execute(_DAY_COUNTS, self._params(span))
+        rows = _DAY_COUNTS.execute(self.conn, self._params(span))
         return [(d, n) for d, n in rows]
 
     def begin_seen(self) -> None:
@@ -91,11 +92,14 @@ class DeletionRepository:
 
 
 # Every actuals sync asks it: parsed once.
-_DAY_COUNTS = sa.text(
+# Prepared: every daily sync's deletion check starts with it.
+_DAY_COUNTS = Prepared(
+    "hs_entry_day_counts",
     """
     SELECT spent_date, entries FROM entry_day_counts AS t
     WHERE t.account_id = :account_id AND entries > 0
       AND (CAST(:start AS date) IS NULL OR t.spent_date >= :start)
       AND (CAST(:end AS date) IS NULL OR t.spent_date <= :end)
-    """
+    """,
+    {"account_id": "bigint", "start": "date", "end": "date"},
 )

@@ -24,6 +24,7 @@ from infra.db.entry_rows import (
     array_columns,
     copy_line,
 )
+from infra.db.prepared import Prepared
 
 
 class ConcurrentEntryWrite(TransientError):
@@ -63,7 +64,7 @@ class TimeEntryRepository:
         # account_id looks as cheap as the key, and the planner took time_entries_spent_date,
         # scanning the account's rows per id (a page of 2,000 ids against 1M rows: 69 s; 20
         # ms now); only the key hands that id over in its order at once.
-        rows = self.conn.execute(_CURRENT, {"ids": pg_int_array(ids), "account_id": self.account_id})
+        rows = _CURRENT.execute(self.conn, {"ids": pg_int_array(ids), "account_id": self.account_id})
         return {r[0]: _stored(r) for r in rows}
 
     def insert_new(self, writes: Sequence[Write]) -> None:
@@ -262,7 +263,9 @@ def mark_person_dirty(conn: sa.Connection, account_id: int, person_id: int) -> N
 
 
 # Every page of every listing asks it: parsed once.
-_CURRENT = sa.text(
+# Prepared: every page of every listing asks it.
+_CURRENT = Prepared(
+    "hs_entries_current",
     f"""
     SELECT t.* FROM unnest(CAST(:ids AS bigint[])) AS i(harvest_id)
     CROSS JOIN LATERAL (
@@ -271,5 +274,6 @@ _CURRENT = sa.text(
         ORDER BY harvest_id LIMIT 1
     ) AS t
     WHERE t.harvest_id = i.harvest_id
-    """
+    """,
+    {"ids": "bigint[]", "account_id": "bigint"},
 )
