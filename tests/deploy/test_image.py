@@ -166,7 +166,7 @@ def test_a_containerised_worker_consumes_a_command_from_the_host(image, fresh_da
             pm.podman("rm", "--force", name, check=False)
             _delete_topology(amqp_url, env["AMQP_PREFIX"])
             app.engine.dispose()
-        assert '"event": "worker_started"' in logs.stdout + logs.stderr  # JSON logs, as configured
+        assert '"event":"worker_started"' in logs.stdout + logs.stderr  # JSON logs, as configured
 
 
 def _delete_topology(amqp_url: str, prefix: str) -> None:

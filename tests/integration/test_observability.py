@@ -427,11 +427,11 @@ def test_no_token_in_anything_a_sync_logs(app, engine, simulator, new_account, r
 
     # The capture holds what we meant to capture: every level, a traceback, the scrubber at work
     for expected in (
-        '"level": "debug"',
-        '"event": "entities_synced"',
-        '"event": "actuals_synced"',
-        '"event": "dead_lettered"',
-        '"level": "error"',
+        '"level":"debug"',
+        '"event":"entities_synced"',
+        '"event":"actuals_synced"',
+        '"event":"dead_lettered"',
+        '"level":"error"',
         "Traceback (most recent call last)",
         "HarvestTokenUnusable",
     ):
