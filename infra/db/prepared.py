@@ -22,8 +22,9 @@ import sqlalchemy as sa
 # :name, but not the second colon of a ::cast.
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
 # PostgreSQL refuses a prepared statement that a schema change made stale in a way a new plan
-# cannot hide ("cached plan must not change result type"), or one this session lacks.
-_STALE = {"0A000", "26000"}
+# cannot hide ("cached plan must not change result type"), one this session lacks, or a name
+# the session holds already (prepared by something that is not this object).
+_STALE = {"0A000", "26000", "42P05"}
 # The connection's statement names: (logical name) -> the name it is prepared under.
 _INFO_KEY = "harvest_sync.prepared"
 _GONE = ""
@@ -51,11 +52,11 @@ class Prepared:
         statements sent ahead of it in the same round trip (same parameters, %(name)s style)."""
         names: dict[str, str] = conn.connection.info.setdefault(_INFO_KEY, {})
         prepared = names.get(self.name)
-        if prepared is None or prepared == _GONE:
-            # A fresh name when the last one went stale: that one may still exist in the session.
-            fresh = self.name if prepared is None else f"{self.name}_{next(_renamed)}"
-            prepared = names[self.name] = self._prepare(conn, fresh)
         try:
+            if prepared is None or prepared == _GONE:
+                # A fresh name when the last one went stale: that one may still exist.
+                fresh = self.name if prepared is None else f"{self.name}_{next(_renamed)}"
+                prepared = names[self.name] = self._prepare(conn, fresh)
             return conn.exec_driver_sql(f"{before}EXECUTE {prepared}{self._arguments}", dict(params))
         except sa.exc.DBAPIError as exc:
             if getattr(exc.orig, "pgcode", None) in _STALE:

@@ -77,3 +77,15 @@ def test_every_parameter_needs_a_type() -> None:
     with pytest.raises(ValueError, match=r"parameters \['a', 'b'\] but types for \['a'\]"):
         Prepared("q", "SELECT :a::text, :b", {"a": "bigint"})
     Prepared("cast_is_no_parameter", "SELECT CAST(:a AS text)::text", {"a": "bigint"})
+
+
+def test_a_name_the_session_holds_already_is_prepared_afresh_under_another(engine, table) -> None:
+    query = Prepared(f"{table}_d", f"SELECT x FROM {table} WHERE account_id = :a", {"a": "bigint"})
+    with engine.connect() as conn:
+        with conn.begin():
+            conn.exec_driver_sql(f"PREPARE {table}_d AS SELECT 'not ours'")
+        taken = pytest.raises(sa.exc.DBAPIError, match="already exists")
+        with taken, conn.begin():
+            query.execute(conn, {"a": 2})
+        with conn.begin():
+            assert query.execute(conn, {"a": 2}).scalar() == 20
