@@ -64,17 +64,19 @@ def read_actuals_start(
     )
 
 
-# The digest only where something is held: with no held entry there is nothing it could
-# release, and reading every person and project of the account for it was half of this
-# statement's time. '' differs from any digest, so the sync after holds appear resolves
-# them again once, as after any change of facts.
+# The digest only where something is held, or before a first sync: with no held entry there
+# is nothing it could release, and reading every person and project of the account for it was
+# half of this statement's time. '' differs from any digest, so the sync after a daily's new
+# holds appear looks at the held entries again once (those few); a first sync, which may hold
+# thousands, takes the digest it will be compared with.
 _START = Prepared(
     "hs_actuals_start",
     f"""
     SELECT s.kind, {", ".join(f"s.{c}" for c in STATE_COLUMNS)},
            c.run_id, c.state, EXTRACT(EPOCH FROM now() - c.saved_at) AS age_s,
-           CASE WHEN EXISTS (SELECT 1 FROM time_entries WHERE account_id = :a
-                             AND hold_reason IS NOT NULL)
+           CASE WHEN s.cursor IS NULL
+                     OR EXISTS (SELECT 1 FROM time_entries WHERE account_id = :a
+                                AND hold_reason IS NOT NULL)
                 THEN ({HOLD_FACTS_SQL}) ELSE '' END AS digest,
            ARRAY(SELECT person_id FROM actuals_dirty_people WHERE account_id = :a) AS dirty,
            (SELECT backfill_id FROM backfills WHERE account_id = :a AND finished_at IS NULL

@@ -149,3 +149,43 @@ def test_held_entries_are_looked_at_only_when_what_holds_them_changed(app, synce
     sync_entities(app, account_id)
     sync_actuals(app, account_id)
     assert reads == [1]
+
+
+def test_with_nothing_held_a_daily_takes_no_digest_and_a_new_hold_is_looked_at_once(
+    app, synced, engine, monkeypatch
+) -> None:
+    from infra.db.time_entries import TimeEntryRepository
+
+    account_id, store = synced
+    held = sorted(ledger(engine, account_id))
+    entry = store.get("time_entries", held[0])
+    unknown_role = (entry["user"]["id"], entry["project"]["id"], entry["spent_date"])
+    for harvest_id in held:  # nothing held any more
+        store.delete("time_entries", harvest_id)
+    sync_actuals(app, account_id)
+    assert ledger(engine, account_id) == {}
+    sync_actuals(app, account_id)
+    assert _hold_facts(engine, account_id) == ""  # no digest read: nothing it could release
+
+    reads: list[int] = []
+    real = TimeEntryRepository.held_ids
+
+    def counted(self):  # type: ignore[no-untyped-def]
+        reads.append(1)
+        return real(self)
+
+    monkeypatch.setattr(TimeEntryRepository, "held_ids", counted)
+    _entry(store, *unknown_role)  # held again, by a daily
+    sync_actuals(app, account_id)
+    assert reads == [] and set(ledger(engine, account_id).values()) == {"role_unknown"}
+    sync_actuals(app, account_id)  # the digest differs from '': the new hold is looked at once
+    sync_actuals(app, account_id)
+    assert reads == [1] and _hold_facts(engine, account_id) != ""
+
+
+def _hold_facts(engine, account_id: int) -> str | None:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return conn.exec_driver_sql(
+            "SELECT hold_facts FROM account_sync_state WHERE account_id = %(a)s AND kind = 'actuals'",
+            {"a": account_id},
+        ).scalar()
