@@ -91,7 +91,6 @@ class DeletionRepository:
         return len(gone), [(r[1], r[2], r[3], r[4]) for r in rows if r[1] is not None]
 
 
-# Every actuals sync asks it: parsed once.
 # Prepared: every daily sync's deletion check starts with it.
 _DAY_COUNTS = Prepared(
     "hs_entry_day_counts",

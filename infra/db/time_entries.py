@@ -262,7 +262,6 @@ def mark_person_dirty(conn: sa.Connection, account_id: int, person_id: int) -> N
     )
 
 
-# Every page of every listing asks it: parsed once.
 # Prepared: every page of every listing asks it.
 _CURRENT = Prepared(
     "hs_entries_current",
