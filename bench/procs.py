@@ -47,6 +47,12 @@ def machine_busy_seconds() -> tuple[float, float]:
     return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
 
 
+def stolen_seconds() -> float:
+    """CPU seconds the hypervisor gave to other guests while this machine wanted them (steal in
+    /proc/stat), since boot: counted as busy above, though no process here ran in them."""
+    return int(Path("/proc/stat").read_text().splitlines()[0].split()[8]) / CLOCK_TICKS
+
+
 @dataclass
 class Proc:
     """A started subprocess whose output goes to a log file."""

@@ -88,10 +88,12 @@ def measure(stack: Stack, agency: Agency, accounts: int, workers: int, generated
     cpu = _CpuMeter(stack, [p.pid for p in pool])
     sim_cpu0 = procs.cpu_seconds(stack.sim.proc.pid)
     busy0, all0 = procs.machine_busy_seconds()
+    stolen0 = procs.stolen_seconds()
     with cpu:
         tick_s, day_started = _tick(app)
         runs = _wait_for_day(stack, accounts, day_started)
     busy1, all1 = procs.machine_busy_seconds()
+    stolen_s = procs.stolen_seconds() - stolen0
     sim_cpu = procs.cpu_seconds(stack.sim.proc.pid) - sim_cpu0
     stats = stack.sim.stats()
     _report_day(section, runs, tick_s, day_started, stats, cpu, sim_cpu, accounts)
@@ -99,6 +101,8 @@ def measure(stack: Stack, agency: Agency, accounts: int, workers: int, generated
         "CPU s: simulator / machine busy of available",
         f"{sim_cpu:.1f} / {busy1 - busy0:.1f} of {all1 - all0:.1f}",
     )
+    # The machine's speed swings by more than half within an hour; steal is one visible cause.
+    section.add("CPU s stolen by the hypervisor (in busy above)", f"{stolen_s:.1f}")
     section.add("database bytes per account", _bytes_per_account(stack, accounts))
     return section
 
