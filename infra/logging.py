@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -16,16 +17,26 @@ URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@/\s]+@")
 LIBRARY_LOGGERS = ("pika", "urllib3")
 
 
+# Neither pattern can match a string without one of these: most values are skipped in one scan.
+SUSPECT = re.compile(r"bearer|://", re.IGNORECASE)
+
+
 def _scrub_value(value: Any) -> Any:
-    if isinstance(value, str):
+    if isinstance(value, str) and SUSPECT.search(value):
         return URL_PASSWORD.sub(r"\1***@", BEARER.sub(r"\1***", value))
     return value
+
+
+@functools.lru_cache(maxsize=1024)
+def _secret_key(key: str) -> bool:
+    # Log lines reuse a few dozen field names: each is matched once.
+    return key != "event" and SECRET_KEYS.search(key) is not None
 
 
 def scrub_secrets(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
     """Last line of defence: no token or password leaves the process through a log line."""
     for key, value in list(event.items()):
-        if SECRET_KEYS.search(key) and key != "event":
+        if isinstance(key, str) and _secret_key(key):
             event[key] = "***"
         else:
             event[key] = _scrub_value(value)
