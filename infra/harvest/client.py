@@ -131,13 +131,17 @@ class HarvestClient:
         self._session = session or requests.Session()
         # The whole header set of every request (the session's own headers are not merged in):
         # Accept-Encoding as requests sends it, so Harvest still compresses large pages.
-        self._headers = {
+        headers = {
             "Authorization": f"Bearer {token}",
             "Harvest-Account-Id": str(harvest_account_id),
             "User-Agent": user_agent,
             "Accept": "application/json",
             "Accept-Encoding": DEFAULT_ACCEPT_ENCODING,
         }
+        # Checked and case-folded once, as requests' prepare_headers does for every request.
+        checked = requests.PreparedRequest()
+        checked.prepare_headers(headers)
+        self._headers = checked.headers
         self._timeout_s = timeout_s
         self._base = urlsplit(self.base_url)
         # Taken as Session.request would take them for base_url, once: every URL this client
@@ -263,7 +267,7 @@ class HarvestClient:
         requoted by _next_url, so requests' prepare_url (parse, IDNA, requote) is skipped."""
         prepared = requests.PreparedRequest()
         prepared.prepare_method("GET")
-        prepared.prepare_headers(self._headers)
+        prepared.headers = self._headers.copy()
         prepared.body = None
         prepared.hooks = {"response": []}
         prepared.url = url
