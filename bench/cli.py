@@ -203,4 +203,20 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--workers", type=int, default=None if name == "ratelimit" else 2)
         p.add_argument("--part-entries", type=int, help="BACKFILL_PART_ENTRIES (default: 3 parts per worker)")
         p.add_argument("--accounts", type=int, default=ACCOUNTS.get(name), help="accounts in the scenario")
+        if name == "tenants":
+            p.add_argument(
+                "--baseline",
+                type=_checkout,
+                help="a checkout of another revision with its own .venv: the day's last worker"
+                " runs it, and each worker's CPU per daily is printed (with --workers 2 or more)",
+            )
     return parser
+
+
+def _checkout(text: str) -> Path:
+    path = Path(text).resolve()
+    if not (path / ".venv" / "bin" / "harvest-sync").exists():
+        raise argparse.ArgumentTypeError(
+            f"{path} has no .venv/bin/harvest-sync (run make .venv/bin/.installed there)"
+        )
+    return path

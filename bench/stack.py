@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -76,15 +77,26 @@ class Stack:
         )
         self.account_id = int(out.strip().splitlines()[-1])
 
-    def start_workers(self, queues: str, count: int, **extra_env: str) -> list[procs.Proc]:
+    def start_workers(
+        self, queues: str, count: int, *, baseline: Path | None = None, **extra_env: str
+    ) -> list[procs.Proc]:
+        """`count` workers of `queues`; with `baseline` (a checkout of another revision with its
+        own .venv), the last one runs that code instead, beside ours on the same queues."""
+        runs = [(procs.CLI, "", self.cli_env(**extra_env))] * count
+        if baseline is not None:
+            runs[-1] = (
+                str(baseline / ".venv" / "bin" / "harvest-sync"),
+                "-baseline",
+                self.cli_env(**extra_env, PYTHONPATH=str(baseline)),
+            )
         started = [
             procs.start(
-                f"worker-{queues}-{len(self.workers) + i}",
-                [procs.CLI, "worker", f"--queues={queues}"],
-                self.cli_env(**extra_env),
+                f"worker-{queues}-{len(self.workers) + i}{suffix}",
+                [cli, "worker", f"--queues={queues}"],
+                env,
                 self.env.workdir,
             )
-            for i in range(count)
+            for i, (cli, suffix, env) in enumerate(runs)
         ]
         self.workers.extend(started)
         from domain.commands import consumed_queues

@@ -12,6 +12,7 @@ the workers work through them; every figure comes from the database, /proc and t
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import threading
 import time
@@ -36,10 +37,15 @@ RATE_LIMIT = "100/15"  # Harvest's, shared through PostgreSQL as in production
 # A small agency: about 20 people and 60 days.
 SMALL = {"people": 20, "projects": 8, "clients": 3, "days": 60, "entries_per_day": 2.0}
 FINAL = ("succeeded", "failed", "skipped")
+# The runtime's line per acked message, JSON with or without blanks (older revisions had them).
+_ACKED = re.compile(r'"event": ?"acked"')
 DAY_S = 86_400
 
 
 def run(args: argparse.Namespace) -> Iterator[Section]:
+    baseline = getattr(args, "baseline", None)
+    if baseline is not None and args.workers < 2:
+        raise SystemExit("python -m bench tenants: --baseline needs --workers 2 or more (ours beside it)")
     agency = _agency(args)
     accounts = args.accounts
     with bench_env(args.database_url, args.amqp_url) as env:
@@ -48,7 +54,7 @@ def run(args: argparse.Namespace) -> Iterator[Section]:
         generated_s = time.monotonic() - started
         stack = Stack(env, sim, rate_limit=RATE_LIMIT)
         try:
-            yield measure(stack, agency, accounts, args.workers, generated_s)
+            yield measure(stack, agency, accounts, args.workers, generated_s, baseline)
         finally:
             stack.close()
             sim.stop()
@@ -59,7 +65,14 @@ def _agency(args: argparse.Namespace) -> Agency:
     return Agency(**{k: v if v is not None else SMALL[k] for k, v in given.items()})
 
 
-def measure(stack: Stack, agency: Agency, accounts: int, workers: int, generated_s: float) -> Section:
+def measure(
+    stack: Stack,
+    agency: Agency,
+    accounts: int,
+    workers: int,
+    generated_s: float,
+    baseline: Path | None = None,
+) -> Section:
     section = Section(
         "tenants",
         f"{accounts:,} accounts of {agency.people} people x {agency.days} days"
@@ -83,7 +96,8 @@ def measure(stack: Stack, agency: Agency, accounts: int, workers: int, generated
             "UPDATE accounts SET import_clients_projects = false, import_people = false, autofill = false"
         )
     _a_day_later(stack)
-    pool = stack.start_workers("time_entries", workers, PREFETCH=DEPLOYED_PREFETCH)
+    pool = stack.start_workers("time_entries", workers, baseline=baseline, PREFETCH=DEPLOYED_PREFETCH)
+    pool_cpu0 = [procs.cpu_seconds(p.pid) for p in pool]
     stack.sim.reset_stats()
     cpu = _CpuMeter(stack, [p.pid for p in pool])
     sim_cpu0 = procs.cpu_seconds(stack.sim.proc.pid)
@@ -104,7 +118,20 @@ def measure(stack: Stack, agency: Agency, accounts: int, workers: int, generated
     # The machine's speed swings by more than half within an hour; steal is one visible cause.
     section.add("CPU s stolen by the hypervisor (in busy above)", f"{stolen_s:.1f}")
     section.add("database bytes per account", _bytes_per_account(stack, accounts))
+    if baseline is not None:
+        section.add(f"worker CPU per daily: ours / {baseline}", _side_by_side(pool, pool_cpu0))
     return section
+
+
+def _side_by_side(pool: list[procs.Proc], cpu0: list[float]) -> str:
+    """Each worker's own CPU per daily it acked, ours first, the baseline's last: both ran
+    through the same day on the same machine, so the comparison holds however fast it was."""
+    shown = []
+    for proc, before in zip(pool, cpu0, strict=True):
+        acked = len(_ACKED.findall(proc.log.read_text(errors="replace")))
+        per = (procs.cpu_seconds(proc.pid) - before) / max(1, acked) * 1000
+        shown.append(f"{per:.2f} ms ({acked:,} dailies)")
+    return " / ".join([", ".join(shown[:-1]), shown[-1]])
 
 
 def _register(app: App, stack: Stack, accounts: int) -> list[int]:
