@@ -24,7 +24,7 @@ _PARAM = re.compile(r"(?<![:\w]):(\w+)")
 # PostgreSQL refuses a prepared statement that a schema change made stale in a way a new plan
 # cannot hide ("cached plan must not change result type"), one this session lacks, or a name
 # the session holds already (prepared by something that is not this object).
-_STALE = {"0A000", "26000", "42P05"}
+_PREPARE_AGAIN = {"0A000", "26000", "42P05"}
 # The connection's statement names: (logical name) -> the name it is prepared under.
 _INFO_KEY = "harvest_sync.prepared"
 _GONE = ""
@@ -59,7 +59,7 @@ class Prepared:
                 prepared = names[self.name] = self._prepare(conn, fresh)
             return conn.exec_driver_sql(f"{before}EXECUTE {prepared}{self._arguments}", dict(params))
         except sa.exc.DBAPIError as exc:
-            if getattr(exc.orig, "pgcode", None) in _STALE:
+            if getattr(exc.orig, "pgcode", None) in _PREPARE_AGAIN:
                 # Prepared again, under a new name, by the next transaction on this connection
                 # (this one is aborted); the retry that follows the error finds it fresh.
                 names[self.name] = _GONE
