@@ -73,7 +73,12 @@ def check_deletions(
     full check lists in checkpointed pieces."""
     deletions = store.deletions
     # A full check lists everything and compares nothing: it needs no counts of ours.
-    ours = DayCounts(deletions.counts_by_day(check.span) if check.harvest_count is not None else ())
+    theirs = check.harvest_count
+    per_day = () if theirs is None else deletions.counts_by_day(check.span, unless_total=theirs)
+    if per_day is None:  # our total is Harvest's: nothing in the span was deleted
+        stats["reconciled.by_counts"] += 1
+        return False
+    ours = DayCounts(per_day)
     list_at_most = 2 * harvest.per_page  # a span this small is listed in at most two pages
     differed = False
     pending: list[tuple[Span, int | None]] = [(check.span, check.harvest_count)]

@@ -32,11 +32,13 @@ class DeletionRepository:
     def _params(self, span: Span) -> dict:
         return {"account_id": self.account_id, "start": span.start, "end": span.end}
 
-    def counts_by_day(self, span: Span) -> list[tuple[date, int]]:
+    def counts_by_day(self, span: Span, *, unless_total: int | None = None) -> list[tuple[date, int]] | None:
         """Entries we hold per spent date in `span`, as Harvest would count them (kept by
-        triggers on time_entries, migration 0008: a read of one row per day)."""
-        rows = _DAY_COUNTS.execute(self.conn, self._params(span))
-        return [(d, n) for d, n in rows]
+        triggers on time_entries, migration 0008); None when they add up to `unless_total`
+        (Harvest's count), which is all a check whose counts agree needs to know."""
+        rows = _DAY_COUNTS.execute(self.conn, {**self._params(span), "theirs": unless_total}).all()
+        total, days = rows[0][2], [(d, n) for _, d, n in rows[1:]]
+        return None if unless_total is not None and total == unless_total else days
 
     def begin_seen(self) -> None:
         """Start collecting the ids one listing returns."""
@@ -91,14 +93,23 @@ class DeletionRepository:
         return len(gone), [(r[1], r[2], r[3], r[4]) for r in rows if r[1] is not None]
 
 
-# Prepared: every daily sync's deletion check starts with it.
+# Prepared: every daily sync's deletion check starts with it. Our total comes first, and the
+# days only where it differs from Harvest's: a daily whose counts agree reads one row, not one
+# per day of the account's history (thousands, for an agency of some years).
 _DAY_COUNTS = Prepared(
     "hs_entry_day_counts",
     """
-    SELECT spent_date, entries FROM entry_day_counts AS t
-    WHERE t.account_id = :account_id AND entries > 0
-      AND (CAST(:start AS date) IS NULL OR t.spent_date >= :start)
-      AND (CAST(:end AS date) IS NULL OR t.spent_date <= :end)
+    WITH days AS (
+        SELECT spent_date, entries FROM entry_day_counts AS t
+        WHERE t.account_id = :account_id AND entries > 0
+          AND (CAST(:start AS date) IS NULL OR t.spent_date >= :start)
+          AND (CAST(:end AS date) IS NULL OR t.spent_date <= :end)
+    ), total AS (SELECT COALESCE(sum(entries), 0) AS entries FROM days)
+    SELECT 0 AS n, NULL::date AS spent_date, entries FROM total
+    UNION ALL
+    SELECT 1, days.spent_date, days.entries FROM days, total
+    WHERE total.entries IS DISTINCT FROM CAST(:theirs AS bigint)
+    ORDER BY n
     """,
-    {"account_id": "bigint", "start": "date", "end": "date"},
+    {"account_id": "bigint", "start": "date", "end": "date", "theirs": "bigint"},
 )
