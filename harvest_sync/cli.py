@@ -67,7 +67,7 @@ def migrate() -> None:
 
     settings = load_settings(require_secret=False)
     configure_logging(settings.log_level, settings.log_format)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, prepared_statements=settings.database_prepared_statements)
     upgrade(engine)
     click.echo(f"database at revision {current_revision(engine)}")
     engine.dispose()

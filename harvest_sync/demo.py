@@ -54,7 +54,7 @@ def _run_demo(settings: Settings, agency: dict) -> None:
     from simulator.server import SimulatorServer
 
     ensure_database(settings.database_url)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, prepared_statements=settings.database_prepared_statements)
     upgrade(engine)
     click.echo("1. database migrated")
     token = secrets.token_urlsafe(24)

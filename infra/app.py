@@ -170,7 +170,8 @@ def build_app(
     settings = settings or load_settings()
     return App(
         settings=settings,
-        engine=engine or make_engine(settings.database_url),
+        engine=engine
+        or make_engine(settings.database_url, prepared_statements=settings.database_prepared_statements),
         cipher=TokenCipher(settings.secret_keys),
         clock=clock,
         harvest_factory=harvest_factory,

@@ -51,6 +51,10 @@ class Settings:
     # A message failing for a transient reason is retried for this long before it is
     # dead-lettered (the next scheduled sync catches up by itself anyway).
     transient_retry_for_s: float = 86_400.0
+    # The hot statements are prepared once per database session (infra.db.prepared); off
+    # behind a pooler that hands out server sessions per transaction (PgBouncer's
+    # transaction pooling), which a prepared statement would not survive.
+    database_prepared_statements: bool = True
 
 
 DEFAULTS = {
@@ -132,6 +136,10 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return value
 
 
+def _on(env: Mapping[str, str], name: str) -> bool:
+    return _choice(env, name, "on", ("on", "off")) == "on"
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, require_secret: bool = True) -> Settings:
     """Read and validate settings; raise ConfigError with a one-line reason on the first problem."""
     env = os.environ if env is None else env
@@ -190,6 +198,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_secret: bool 
         harvest_patience_s=float(_int(env, "HARVEST_PATIENCE_S", 600)),
         max_message_s=float(_int(env, "MAX_MESSAGE_SECONDS", 300, minimum=1)),
         transient_retry_for_s=float(_int(env, "TRANSIENT_RETRY_FOR_S", 86_400)),
+        database_prepared_statements=_choice(env, "DATABASE_PREPARED_STATEMENTS", "on", ("on", "off"))
+        == "on",
     )
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from infra.db.prepared import never_prepare
+
 # A connection checked in this recently is used without a ping. Under load a worker's
 # connections go back and forth every few milliseconds, and a ping on each checkout cost a
 # round trip per transaction (five a daily sync); a restart that lands within this time is
@@ -18,7 +20,11 @@ _LAST_USED = "harvest_sync.last_used"
 
 
 def make_engine(
-    database_url: str, *, pool_size: int = 5, ping_after_idle_s: float = PING_AFTER_IDLE_S
+    database_url: str,
+    *,
+    pool_size: int = 5,
+    ping_after_idle_s: float = PING_AFTER_IDLE_S,
+    prepared_statements: bool = True,
 ) -> sa.Engine:
     engine = sa.create_engine(
         database_url,
@@ -27,6 +33,8 @@ def make_engine(
         connect_args={"connect_timeout": 10, "application_name": "harvest-sync"},
     )
     _ping_when_idle(engine, ping_after_idle_s)
+    if not prepared_statements:
+        never_prepare(engine)
     return engine
 
 

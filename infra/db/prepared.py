@@ -7,8 +7,10 @@ own, so this is SQL's PREPARE, once per database session, then EXECUTE. After fi
 PostgreSQL keeps a generic plan where it costs no more than a custom one.
 
 PREPARE outlives the transaction it ran in (a rollback does not undo it), so a statement is
-prepared once per pooled connection, whatever became of that transaction. Not for a
-PgBouncer in transaction pooling mode: its server sessions change under the client.
+prepared once per pooled connection, whatever became of that transaction. Behind a pooler
+whose server sessions change under the client from one transaction to the next (PgBouncer's
+transaction pooling) a prepared statement is lost: an engine set up with never_prepare()
+(DATABASE_PREPARED_STATEMENTS=off) sends each statement whole instead.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ _PARAM = re.compile(r"(?<![:\w]):(\w+)")
 _PREPARE_AGAIN = {"0A000", "26000", "42P05"}
 # The connection's statement names: (logical name) -> the name it is prepared under.
 _INFO_KEY = "harvest_sync.prepared"
+# Set on every connection of an engine that never prepares.
+_PLAIN_KEY = "harvest_sync.never_prepare"
 _GONE = ""
 _renamed = itertools.count(1)
 
@@ -44,13 +48,18 @@ class Prepared:
         self._body = _PARAM.sub(lambda m: f"${order.index(m[1]) + 1}", sql)
         self._types = f" ({', '.join(types.values())})" if types else ""
         self._arguments = f" ({', '.join(f'%({p})s' for p in order)})" if types else ""
+        # The same statement sent whole: each parameter cast as PREPARE would declare it.
+        self._plain = _PARAM.sub(lambda m: f"CAST(%({m[1]})s AS {types[m[1]]})", sql.replace("%", "%%"))
 
     def execute(
         self, conn: sa.Connection, params: Mapping[str, object], *, before: str = ""
     ) -> sa.CursorResult:
         """Run it on `conn`, preparing it first if this database session has not. `before`:
         statements sent ahead of it in the same round trip (same parameters, %(name)s style)."""
-        names: dict[str, str] = conn.connection.info.setdefault(_INFO_KEY, {})
+        info = conn.connection.info
+        if info.get(_PLAIN_KEY):
+            return conn.exec_driver_sql(f"{before}{self._plain}", dict(params))
+        names: dict[str, str] = info.setdefault(_INFO_KEY, {})
         prepared = names.get(self.name)
         try:
             if prepared is None or prepared == _GONE:
@@ -70,3 +79,12 @@ class Prepared:
             f"PREPARE {name}{self._types} AS {self._body}", execution_options={"no_parameters": True}
         )
         return name
+
+
+def never_prepare(engine: sa.Engine) -> None:
+    """Every Prepared statement run on `engine` is sent whole, never prepared."""
+
+    def connected(_dbapi_conn: object, record: sa.pool.ConnectionPoolEntry) -> None:
+        record.info[_PLAIN_KEY] = True
+
+    sa.event.listen(engine.pool, "connect", connected)

@@ -23,6 +23,12 @@ def test_long_syncs_are_bounded_by_default():
     assert (s.max_message_s, s.harvest_patience_s) == (2, 30)
 
 
+def test_statements_are_prepared_unless_turned_off():
+    assert load_settings({"HARVEST_SYNC_SECRET_KEY": KEY}).database_prepared_statements
+    off = load_settings({"HARVEST_SYNC_SECRET_KEY": KEY, "DATABASE_PREPARED_STATEMENTS": "OFF"})
+    assert not off.database_prepared_statements
+
+
 @pytest.mark.parametrize(
     ("env", "names"),
     [
@@ -40,6 +46,7 @@ def test_long_syncs_are_bounded_by_default():
         ({"HARVEST_PATIENCE_S": "ten minutes"}, "HARVEST_PATIENCE_S"),
         ({"MAX_MESSAGE_SECONDS": "0"}, "MAX_MESSAGE_SECONDS"),
         ({"TRANSIENT_RETRY_FOR_S": "-1"}, "TRANSIENT_RETRY_FOR_S"),
+        ({"DATABASE_PREPARED_STATEMENTS": "no"}, "DATABASE_PREPARED_STATEMENTS"),
     ],
 )
 def test_each_bad_setting_is_named_in_one_line(env, names):
