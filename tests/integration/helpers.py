@@ -19,6 +19,21 @@ T = TypeVar("T")
 
 
 @contextlib.contextmanager
+def statements_sent(target: sa.Engine | sa.Connection) -> Iterator[list[str]]:
+    """The text of each statement sent to PostgreSQL while inside: one per round trip."""
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, *_rest) -> None:  # type: ignore[no-untyped-def]
+        sent.append(statement)
+
+    sa.event.listen(target, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(target, "before_cursor_execute", record)
+
+
+@contextlib.contextmanager
 def new_database(server_url: str, prefix: str = "hs_test") -> Iterator[str]:
     """A database of its own on the server at ``server_url`` (empty: not migrated); its URL.
     Dropped afterwards, whoever is still connected."""

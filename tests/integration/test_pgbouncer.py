@@ -24,7 +24,7 @@ from infra.db.engine import make_engine
 from tests.conftest import IN_CI
 from tests.integration.actuals_support import sync_actuals, sync_entities
 from tests.integration.amqp.private_node import free_port
-from tests.integration.helpers import register_account
+from tests.integration.helpers import register_account, statements_sent
 from tests.integration.truth import assert_actuals_match, assert_entries_match
 
 pytestmark = pytest.mark.integration
@@ -96,10 +96,8 @@ def test_syncs_run_behind_transaction_pooling_without_prepared_statements(
     pgbouncer, settings, simulator, engine
 ) -> None:
     bounced = make_engine(pgbouncer, pool_size=2, prepared_statements=False)
-    sent: list[str] = []
-    sa.event.listen(bounced, "before_cursor_execute", lambda _c, _cur, text, *_: sent.append(text))
     app = bootstrap(settings, engine=bounced)
-    try:
+    with statements_sent(bounced) as sent:
         token, harvest_id = "tok-bounced", 3_900_001
         simulator.add_account(
             account_id=harvest_id,
@@ -118,10 +116,9 @@ def test_syncs_run_behind_transaction_pooling_without_prepared_statements(
         store.delete("time_entries", store.list("time_entries")[0]["id"])
         for _ in range(3):  # dailies, one finding the deletion: each transaction may meet another session
             sync_actuals(app, account_id)
-        with bounced.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            sessions = {conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() for _ in range(20)}
-    finally:
-        bounced.dispose()
+    with bounced.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        sessions = {conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() for _ in range(20)}
+    bounced.dispose()
     assert_entries_match(engine, account_id, store.list("time_entries"))
     assert_actuals_match(engine, account_id, store.list("time_entries"))
     assert not [s for s in sent if s.lstrip().startswith(("PREPARE", "EXECUTE"))]

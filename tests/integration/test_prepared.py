@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
 
+from infra.db.engine import make_engine
 from infra.db.prepared import Prepared
+from tests.integration.helpers import statements_sent
 
 pytestmark = pytest.mark.integration
 
@@ -26,30 +27,16 @@ def table(engine: sa.Engine) -> Iterator[str]:
         conn.exec_driver_sql(f"DROP TABLE {name}")
 
 
-@contextmanager
-def first_words(engine: sa.Engine) -> Iterator[list[str]]:
-    """The first word of each statement sent while inside."""
-    sent: list[str] = []
-
-    def statement(_conn, _cursor, text, *_rest):  # type: ignore[no-untyped-def]
-        sent.append(text.split()[0])
-
-    sa.event.listen(engine, "before_cursor_execute", statement)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", statement)
-
-
 def test_prepared_once_per_connection_across_transactions_and_rollbacks(engine, table) -> None:
     query = Prepared(f"{table}_q", f"SELECT x FROM {table} WHERE account_id = :a ORDER BY x", {"a": "bigint"})
-    with first_words(engine) as sent, engine.connect() as conn:
+    with statements_sent(engine) as sent, engine.connect() as conn:
         with conn.begin() as tx:
             assert query.execute(conn, {"a": 1}).scalars().all() == [10, 11]
             tx.rollback()  # PREPARE is not undone by a rollback
         with conn.begin():
             assert query.execute(conn, {"a": 2}).scalars().all() == [20]
-    assert [s for s in sent if s in ("PREPARE", "EXECUTE")] == ["PREPARE", "EXECUTE", "EXECUTE"]
+    words = [s.split()[0] for s in sent]
+    assert [w for w in words if w in ("PREPARE", "EXECUTE")] == ["PREPARE", "EXECUTE", "EXECUTE"]
 
 
 def test_a_schema_change_fails_one_transaction_and_the_next_prepares_afresh(engine, table) -> None:
@@ -89,3 +76,19 @@ def test_a_name_the_session_holds_already_is_prepared_afresh_under_another(engin
             query.execute(conn, {"a": 2})
         with conn.begin():
             assert query.execute(conn, {"a": 2}).scalar() == 20
+
+
+def test_an_engine_that_never_prepares_sends_the_statement_whole(database_url, table) -> None:
+    query = Prepared(
+        f"{table}_w",
+        f"SELECT x FROM {table} WHERE account_id = ANY(:ids) AND 'a%' LIKE :pattern ORDER BY x",
+        {"ids": "bigint[]", "pattern": "text"},
+    )
+    plain = make_engine(database_url, prepared_statements=False)
+    try:
+        with statements_sent(plain) as sent, plain.connect() as conn:
+            assert query.execute(conn, {"ids": [1, 2], "pattern": "a%"}).scalars().all() == [10, 11, 20]
+            assert query.execute(conn, {"ids": [], "pattern": "a%"}).scalars().all() == []
+    finally:
+        plain.dispose()
+    assert [s.split()[0] for s in sent] == ["SELECT", "SELECT"]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -16,7 +14,7 @@ from infra.harvest.ratelimit import SharedRateLimit, parse_rate_limit
 from infra.observability.database import DatabaseGauges
 from infra.observability.metrics import Metrics
 from tests.integration.conftest import replace_settings
-from tests.integration.helpers import eventually
+from tests.integration.helpers import eventually, statements_sent
 
 LIMIT, WINDOW = 8, 2.0
 
@@ -266,21 +264,6 @@ class _Clock:
         return self.now
 
 
-@contextmanager
-def _round_trips(engine: sa.Engine) -> Iterator[list[str]]:
-    """The statements sent to PostgreSQL meanwhile: one per round trip."""
-    sent: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:
-        sent.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
-
-
 def _slots_in_log(engine: sa.Engine, account_id: int) -> int:
     log = t.harvest_request_log
     with engine.connect() as conn:
@@ -291,7 +274,7 @@ def _slots_in_log(engine: sa.Engine, account_id: int) -> int:
 
 def test_a_lease_of_four_takes_eight_slots_in_two_round_trips(engine):
     limit, _, _ = _leasing_limit(engine)
-    with _round_trips(engine) as sent:
+    with statements_sent(engine) as sent:
         for _ in range(8):
             limit()
     assert len(sent) == 2
@@ -311,7 +294,7 @@ def _leasing_limit(engine):  # type: ignore[no-untyped-def]
 def test_a_leased_slot_left_past_half_the_margin_is_not_spent(engine):
     limit, account_id, clock = _leasing_limit(engine)
     limit()  # takes four slots, spends one
-    with _round_trips(engine) as sent:
+    with statements_sent(engine) as sent:
         clock.now += 0.49
         limit()  # still good
         assert sent == []
@@ -330,7 +313,7 @@ def test_a_lease_takes_as_many_slots_as_the_requests_come_for(engine):
         clock.now += 0.6
     assert _slots_in_log(engine, account_id) == 4 + 1 + 1
     # Then quicker requests grow it back, each lease twice the last that ran out while good
-    with _round_trips(engine) as sent:
+    with statements_sent(engine) as sent:
         for _ in range(1 + 2 + 4 + 4):
             limit()
     assert len(sent) == 4
@@ -341,7 +324,7 @@ def test_a_refusal_drops_the_lease(engine):
     limit, _, _ = _leasing_limit(engine)
     limit()
     assert limit.refused() == 50.0
-    with _round_trips(engine) as sent:
+    with statements_sent(engine) as sent:
         limit()
     assert len(sent) == 1
 
@@ -368,7 +351,7 @@ def test_a_lease_in_a_nearly_full_window_keeps_what_is_free_and_gives_the_rest_b
 
     clock = _Clock()
     limit = SharedRateLimit(engine, account_id, limit=8, window_s=30, lease=4, sleep=sleep, monotonic=clock)
-    with _round_trips(engine) as sent:
+    with statements_sent(engine) as sent:
         limit()  # two free: both kept, the other two given back
         assert len(sent) == 2
     assert _slots_in_log(engine, account_id) == 8
