@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from infra.db.prepared import never_prepare
+from infra.db.prepared import never_prepare, plan_generically
 
 # A connection checked in this recently is used without a ping. Under load a worker's
 # connections go back and forth every few milliseconds, and a ping on each checkout cost a
@@ -33,7 +33,10 @@ def make_engine(
         connect_args={"connect_timeout": 10, "application_name": "harvest-sync"},
     )
     _ping_when_idle(engine, ping_after_idle_s)
-    if not prepared_statements:
+    if prepared_statements:
+        plan_generically(engine)
+    else:
+        # Behind a pooler in transaction mode a session's settings would reach other clients.
         never_prepare(engine)
     return engine
 

@@ -7,7 +7,17 @@ own, so this is SQL's PREPARE, once per database session, then EXECUTE. After fi
 PostgreSQL keeps a generic plan where it costs no more than a custom one.
 
 PREPARE outlives the transaction it ran in (a rollback does not undo it), so a statement is
-prepared once per pooled connection, whatever became of that transaction. Behind a pooler
+prepared once per pooled connection, whatever became of that transaction.
+
+PostgreSQL plans a prepared statement afresh on each of its first five runs, and after them
+whenever the plan it would keep looks costlier than the ones it made for the values given:
+so it did on every run of the rate limit's slot statement (its generate_series), and of
+others as their tables grew, and planning was a fifth of its CPU in a day of dailies (perf).
+Every statement here reaches one account's rows by an index that leads with account_id,
+whatever the values; a session of an engine made by infra.db.engine keeps the one plan
+(plan_generically).
+
+Behind a pooler
 whose server sessions change under the client from one transaction to the next (PgBouncer's
 transaction pooling) a prepared statement is lost: an engine set up with never_prepare()
 (DATABASE_PREPARED_STATEMENTS=off) sends each statement whole instead.
@@ -18,6 +28,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Mapping
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -86,5 +97,19 @@ def never_prepare(engine: sa.Engine) -> None:
 
     def connected(_dbapi_conn: object, record: sa.pool.ConnectionPoolEntry) -> None:
         record.info[_PLAIN_KEY] = True
+
+    sa.event.listen(engine.pool, "connect", connected)
+
+
+def plan_generically(engine: sa.Engine) -> None:
+    """Each session of `engine` plans a prepared statement once and keeps that plan."""
+
+    def connected(dbapi_conn: Any, _record: sa.pool.ConnectionPoolEntry) -> None:
+        # In a transaction of its own: the pool hands the connection out with none open.
+        was = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True
+        with dbapi_conn.cursor() as cursor:
+            cursor.execute("SET plan_cache_mode = force_generic_plan")
+        dbapi_conn.autocommit = was
 
     sa.event.listen(engine.pool, "connect", connected)

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from infra.db import tables as t
+from infra.db.engine import make_engine
 from infra.harvest.client import HarvestClient
 from infra.harvest.ratelimit import SharedRateLimit, parse_rate_limit
 from infra.observability.database import DatabaseGauges
@@ -374,3 +375,19 @@ def test_leases_across_pods_and_threads_stay_under_the_limit_and_get_no_429(simu
     assert errors == []
     assert stats["rate_limited"] == 0
     assert stats["by_status"].get("200", stats["by_status"].get(200)) == 24
+
+
+def test_taking_slots_is_planned_once_per_connection(database_url):
+    # Planned afresh on every take, the statement cost PostgreSQL more than running it.
+    one_connection = make_engine(database_url, pool_size=1)
+    try:
+        limit = SharedRateLimit(one_connection, _lone_account_id(), limit=100, window_s=15)
+        for _ in range(8):
+            limit()
+        with one_connection.connect() as conn:
+            plans = conn.exec_driver_sql(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'hs_take_slots'"
+            ).one()
+    finally:
+        one_connection.dispose()
+    assert plans == (8, 0)
