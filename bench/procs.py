@@ -39,6 +39,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def broker_pid() -> int | None:
+    """The OS process of the local RabbitMQ node (its Erlang VM), as the node itself tells;
+    None where rabbitmqctl cannot reach it."""
+    try:
+        out = subprocess.run(
+            ["rabbitmqctl", "eval", "os:getpid()."], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    digits = "".join(ch for ch in out if ch.isdigit())
+    return int(digits) if digits else None
+
+
 def machine_busy_seconds() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]

@@ -101,16 +101,21 @@ def measure(
     stack.sim.reset_stats()
     cpu = _CpuMeter(stack, [p.pid for p in pool])
     sim_cpu0 = procs.cpu_seconds(stack.sim.proc.pid)
+    broker = procs.broker_pid()
+    broker_cpu0 = procs.cpu_seconds(broker) if broker else 0.0
     busy0, all0 = procs.machine_busy_seconds()
     stolen0 = procs.stolen_seconds()
     with cpu:
         tick_s, day_started = _tick(app)
         runs = _wait_for_day(stack, accounts, day_started)
     busy1, all1 = procs.machine_busy_seconds()
+    broker_s = procs.cpu_seconds(broker) - broker_cpu0 if broker else None
     stolen_s = procs.stolen_seconds() - stolen0
     sim_cpu = procs.cpu_seconds(stack.sim.proc.pid) - sim_cpu0
     stats = stack.sim.stats()
     _report_day(section, runs, tick_s, day_started, stats, cpu, sim_cpu, accounts)
+    if broker_s is not None:
+        _report_capacity(section, cpu, broker_s, accounts)
     section.add(
         "CPU s: simulator / machine busy of available",
         f"{sim_cpu:.1f} / {busy1 - busy0:.1f} of {all1 - all0:.1f}",
@@ -291,6 +296,20 @@ def _report_day(
     errors = {r.error for r in runs if r.error}
     if errors:
         section.notes.append("errors: " + "; ".join(sorted(e[:200] for e in errors)[:5]))
+
+
+def _report_capacity(section: Section, cpu: _CpuMeter, broker_s: float, accounts: int) -> None:
+    """What 2 cores would carry with Harvest elsewhere: here the simulator, Harvest's stand-in,
+    runs on the same 2 cores as the system under test, and takes a share of them no
+    deployment gives it. Derived from CPU per daily, so it assumes the day stays CPU-bound."""
+    per_day_ms = broker_s / accounts * 1000
+    section.add("CPU s per account-day: RabbitMQ", f"{per_day_ms:.1f} ms ({broker_s:.1f} s in all)")
+    system_s = cpu.workers_s + cpu.postgres_s + broker_s
+    if system_s > 0:
+        section.add(
+            "dailies/s 2 cores carry at that CPU (workers, PostgreSQL, RabbitMQ; no simulator)",
+            f"{2 * accounts / system_s:.1f}",
+        )
 
 
 def _bytes_per_account(stack: Stack, accounts: int) -> str:
