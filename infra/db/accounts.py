@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from domain.accounts import AccountRecord
 from infra.db import tables as t
-from infra.db.at_commit import AtCommit, driver_sql
+from infra.db.at_commit import AtCommit
 from infra.db.prepared import Prepared
 
 
@@ -177,16 +177,24 @@ _HOLD = sa.text("SELECT 1 FROM accounts WHERE id = :account_id FOR KEY SHARE")
 _SYNC_STATE = sa.select(t.account_sync_state).where(
     t.account_sync_state.c.account_id == sa.bindparam("account_id")
 )
-_MOVE_CURSOR = driver_sql(
-    sa.text(
-        "INSERT INTO account_sync_state"
-        " (account_id, kind, last_success_at, last_error, cursor, hold_facts, last_full_reconcile_at)"
-        " VALUES (:account_id, :kind, :at, NULL, :cursor, :hold_facts, :full)"
-        " ON CONFLICT (account_id, kind) DO UPDATE SET last_success_at = EXCLUDED.last_success_at,"
-        " last_error = NULL, cursor = EXCLUDED.cursor, hold_facts = EXCLUDED.hold_facts,"
-        " last_full_reconcile_at = coalesce(EXCLUDED.last_full_reconcile_at,"
-        " account_sync_state.last_full_reconcile_at)"
-    )
+# Prepared: every completed sync moves its cursor, at commit.
+_MOVE_CURSOR = Prepared(
+    "hs_move_cursor",
+    "INSERT INTO account_sync_state"
+    " (account_id, kind, last_success_at, last_error, cursor, hold_facts, last_full_reconcile_at)"
+    " VALUES (:account_id, :kind, :at, NULL, :cursor, :hold_facts, :full)"
+    " ON CONFLICT (account_id, kind) DO UPDATE SET last_success_at = EXCLUDED.last_success_at,"
+    " last_error = NULL, cursor = EXCLUDED.cursor, hold_facts = EXCLUDED.hold_facts,"
+    " last_full_reconcile_at = coalesce(EXCLUDED.last_full_reconcile_at,"
+    " account_sync_state.last_full_reconcile_at)",
+    {
+        "account_id": "bigint",
+        "kind": "text",
+        "at": "timestamptz",
+        "cursor": "timestamptz",
+        "hold_facts": "text",
+        "full": "timestamptz",
+    },
 )
 
 

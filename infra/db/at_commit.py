@@ -2,7 +2,9 @@
 moved, its inbox row) go to PostgreSQL together, in one round trip, just before the commit.
 
 A daily sync of a small account is a dozen round trips, each a wait on a busy server; three
-of them were such writes at its very end (issue 16: thousands of dailies a minute).
+of them were such writes at its very end (issue 16: thousands of dailies a minute). Those
+every sync sends are Prepared statements: parsed and planned once per database session, not
+at every commit.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import psycopg2.extensions
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from infra.db.prepared import Prepared
+
 
 def driver_sql(statement: sa.TextClause) -> str:
     """A text statement in the driver's own paramstyle (%(name)s), compiled once at import."""
@@ -22,25 +26,36 @@ def driver_sql(statement: sa.TextClause) -> str:
 class AtCommit:
     def __init__(self, conn: sa.Connection) -> None:
         self._conn = conn
-        self._pending: list[tuple[str, Mapping[str, object]]] = []
+        self._pending: list[tuple[Prepared | str, Mapping[str, object]]] = []
 
-    def add(self, sql: str, params: Mapping[str, object]) -> None:
-        """`sql` from driver_sql(); `params` as the driver adapts them (psycopg2.extras.Json
-        for a JSON document)."""
-        self._pending.append((sql, params))
+    def add(self, statement: Prepared | str, params: Mapping[str, object]) -> None:
+        """`statement`: Prepared, or SQL from driver_sql(); `params` as the driver adapts them
+        (psycopg2.extras.Json for a JSON document)."""
+        self._pending.append((statement, params))
 
     def send(self) -> None:
         """Send what is pending, in one round trip; the transaction goes on."""
         if not self._pending:
             return
         pending, self._pending = self._pending, []
+        prepared = [statement for statement, _ in pending if isinstance(statement, Prepared)]
         raw = self._conn.connection.driver_connection
         cursor = raw.cursor()
         try:
             # mogrify binds the values client-side, exactly as psycopg2's execute() itself does.
-            text = b";\n".join(cursor.mogrify(sql, params) for sql, params in pending)
+            text = b";\n".join(cursor.mogrify(self._text(statement), params) for statement, params in pending)
         finally:
             cursor.close()
         # Through the connection, not the raw cursor: its events and error handling apply.
         sql = text.decode(psycopg2.extensions.encodings[raw.encoding])
-        self._conn.exec_driver_sql(sql, execution_options={"no_parameters": True})
+        try:
+            self._conn.exec_driver_sql(sql, execution_options={"no_parameters": True})
+        except sa.exc.DBAPIError:
+            # Which of them this round trip prepared before it failed is not known: all are
+            # prepared afresh next time.
+            for statement in prepared:
+                statement.forget(self._conn)
+            raise
+
+    def _text(self, statement: Prepared | str) -> str:
+        return statement.text_for(self._conn) if isinstance(statement, Prepared) else statement

@@ -59,37 +59,47 @@ class Prepared:
         self._body = _PARAM.sub(lambda m: f"${order.index(m[1]) + 1}", sql)
         self._types = f" ({', '.join(types.values())})" if types else ""
         self._arguments = f" ({', '.join(f'%({p})s' for p in order)})" if types else ""
+        # Sent with parameters bound by the driver (%(name)s): a literal % is written %%.
+        self._prepared_body = self._body.replace("%", "%%")
         # The same statement sent whole: each parameter cast as PREPARE would declare it.
         self._plain = _PARAM.sub(lambda m: f"CAST(%({m[1]})s AS {types[m[1]]})", sql.replace("%", "%%"))
 
     def execute(
         self, conn: sa.Connection, params: Mapping[str, object], *, before: str = ""
     ) -> sa.CursorResult:
-        """Run it on `conn`, preparing it first if this database session has not. `before`:
-        statements sent ahead of it in the same round trip (same parameters, %(name)s style)."""
-        info = conn.connection.info
-        if info.get(_PLAIN_KEY):
-            return conn.exec_driver_sql(f"{before}{self._plain}", dict(params))
-        names: dict[str, str] = info.setdefault(_INFO_KEY, {})
-        prepared = names.get(self.name)
+        """Run it on `conn`, preparing it first (in the same round trip) if this database
+        session has not. `before`: statements sent ahead of it in the same round trip (same
+        parameters, %(name)s style)."""
+        text = self.text_for(conn)
         try:
-            if prepared is None or prepared == _GONE:
-                # A fresh name when the last one went stale: that one may still exist.
-                fresh = self.name if prepared is None else f"{self.name}_{next(_renamed)}"
-                prepared = names[self.name] = self._prepare(conn, fresh)
-            return conn.exec_driver_sql(f"{before}EXECUTE {prepared}{self._arguments}", dict(params))
+            return conn.exec_driver_sql(f"{before}{text}", dict(params))
         except sa.exc.DBAPIError as exc:
-            if getattr(exc.orig, "pgcode", None) in _PREPARE_AGAIN:
+            if text.startswith("PREPARE") or getattr(exc.orig, "pgcode", None) in _PREPARE_AGAIN:
                 # Prepared again, under a new name, by the next transaction on this connection
                 # (this one is aborted); the retry that follows the error finds it fresh.
-                names[self.name] = _GONE
+                self.forget(conn)
             raise
 
-    def _prepare(self, conn: sa.Connection, name: str) -> str:
-        conn.exec_driver_sql(
-            f"PREPARE {name}{self._types} AS {self._body}", execution_options={"no_parameters": True}
-        )
-        return name
+    def text_for(self, conn: sa.Connection) -> str:
+        """What runs it on `conn`, with %(name)s parameters: its EXECUTE, after its PREPARE
+        where this session has none; the statement itself on an engine that never prepares.
+        A caller that sends it itself calls forget() if that fails."""
+        info = conn.connection.info
+        if info.get(_PLAIN_KEY):
+            return self._plain
+        names: dict[str, str] = info.setdefault(_INFO_KEY, {})
+        prepared = names.get(self.name)
+        if prepared is not None and prepared != _GONE:
+            return f"EXECUTE {prepared}{self._arguments}"
+        # A fresh name when the last one went stale: that one may still exist.
+        fresh = names[self.name] = self.name if prepared is None else f"{self.name}_{next(_renamed)}"
+        return f"PREPARE {fresh}{self._types} AS {self._prepared_body};\nEXECUTE {fresh}{self._arguments}"
+
+    def forget(self, conn: sa.Connection) -> None:
+        """The next run on `conn` prepares it afresh, under another name."""
+        names: dict[str, str] = conn.connection.info.get(_INFO_KEY, {})
+        if self.name in names:
+            names[self.name] = _GONE
 
 
 def never_prepare(engine: sa.Engine) -> None:

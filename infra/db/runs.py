@@ -9,7 +9,8 @@ from psycopg2.extras import Json
 from sqlalchemy.dialects.postgresql import JSONB, insert
 
 from infra.db import tables as t
-from infra.db.at_commit import AtCommit, driver_sql
+from infra.db.at_commit import AtCommit
+from infra.db.prepared import Prepared
 
 
 class RunRepository:
@@ -148,12 +149,21 @@ _FAIL = sa.text(
     " finished_at = coalesce(EXCLUDED.finished_at, sync_runs.finished_at)"
     " WHERE sync_runs.status <> 'succeeded'"
 ).bindparams(_AT)
-_FINISH = driver_sql(
-    sa.text(
-        "INSERT INTO sync_runs (account_id, kind, message_id, status, counts, started_at, finished_at)"
-        " VALUES (:account_id, :kind, :message_id, :status, :counts, :started_at, :at)"
-        " ON CONFLICT ON CONSTRAINT sync_runs_one_per_message DO UPDATE"
-        " SET status = EXCLUDED.status, counts = EXCLUDED.counts, finished_at = EXCLUDED.finished_at,"
-        " error = NULL, started_at = coalesce(sync_runs.started_at, EXCLUDED.started_at)"
-    )
+# Prepared: every sync's run ends with it, at commit.
+_FINISH = Prepared(
+    "hs_run_finish",
+    "INSERT INTO sync_runs (account_id, kind, message_id, status, counts, started_at, finished_at)"
+    " VALUES (:account_id, :kind, :message_id, :status, :counts, :started_at, :at)"
+    " ON CONFLICT ON CONSTRAINT sync_runs_one_per_message DO UPDATE"
+    " SET status = EXCLUDED.status, counts = EXCLUDED.counts, finished_at = EXCLUDED.finished_at,"
+    " error = NULL, started_at = coalesce(sync_runs.started_at, EXCLUDED.started_at)",
+    {
+        "account_id": "bigint",
+        "kind": "text",
+        "message_id": "text",
+        "status": "text",
+        "counts": "jsonb",
+        "started_at": "timestamptz",
+        "at": "timestamptz",
+    },
 )

@@ -16,13 +16,14 @@ from domain.accounts import AccountRecord
 from domain.commands import Lock
 from domain.errors import TransientError
 from infra.db.accounts import AccountRepository
-from infra.db.at_commit import AtCommit, driver_sql
+from infra.db.at_commit import AtCommit
 from infra.db.autofill import AutofillRepository
 from infra.db.backfills import BackfillRepository
 from infra.db.checkpoints import CheckpointRepository
 from infra.db.deletions import DeletionRepository
 from infra.db.entities import EntityRepository
 from infra.db.entry_store import EntryStore
+from infra.db.prepared import Prepared
 from infra.db.runs import RunRepository
 from infra.db.sync_start import ActualsStart, read_actuals_start
 from infra.db.verifications import VerificationRepository
@@ -172,9 +173,10 @@ _PROCESSED = sa.text(
     "SELECT 1 FROM processed_messages"
     " WHERE account_id = :account_id AND consumer = :consumer AND message_id = :message_id"
 )
-_MARK_PROCESSED = driver_sql(
-    sa.text(
-        "INSERT INTO processed_messages (account_id, consumer, message_id)"
-        " VALUES (:account_id, :consumer, :message_id) ON CONFLICT DO NOTHING"
-    )
+# Prepared: every completed message writes it, at commit.
+_MARK_PROCESSED = Prepared(
+    "hs_mark_processed",
+    "INSERT INTO processed_messages (account_id, consumer, message_id)"
+    " VALUES (:account_id, :consumer, :message_id) ON CONFLICT DO NOTHING",
+    {"account_id": "bigint", "consumer": "text", "message_id": "text"},
 )
