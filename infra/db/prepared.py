@@ -3,24 +3,23 @@
 A no-change daily sync sends a handful of small statements, and PostgreSQL spent more of its
 CPU parsing, analysing and planning them than running them (perf at 1,000 accounts' dailies:
 about 55% of its time; issue 16). psycopg2 has no server-side prepared statements of its
-own, so this is SQL's PREPARE, once per database session, then EXECUTE. After five runs
-PostgreSQL keeps a generic plan where it costs no more than a custom one.
+own, so this is SQL's PREPARE, once per database session (in the round trip of the first
+run), then EXECUTE.
 
 PREPARE outlives the transaction it ran in (a rollback does not undo it), so a statement is
 prepared once per pooled connection, whatever became of that transaction.
 
-PostgreSQL plans a prepared statement afresh on each of its first five runs, and after them
-whenever the plan it would keep looks costlier than the ones it made for the values given:
-so it did on every run of the rate limit's slot statement (its generate_series), and of
-others as their tables grew, and planning was a fifth of its CPU in a day of dailies (perf).
-Every statement here reaches one account's rows by an index that leads with account_id,
-whatever the values; a session of an engine made by infra.db.engine keeps the one plan
-(plan_generically).
+Left to choose, PostgreSQL plans a prepared statement afresh on each of its first five runs,
+and after them whenever the plan it would keep looks costlier than those it made for the
+values given: so it did on every run of the rate limit's slot statement (its
+generate_series), and planning was still a sixth of its CPU in a day of dailies (perf).
+Every statement here reaches one account's rows through an index that leads with
+account_id, whatever the values; a session of an engine made by infra.db.engine keeps one
+plan per statement (plan_generically).
 
-Behind a pooler
-whose server sessions change under the client from one transaction to the next (PgBouncer's
-transaction pooling) a prepared statement is lost: an engine set up with never_prepare()
-(DATABASE_PREPARED_STATEMENTS=off) sends each statement whole instead.
+Behind a pooler whose server sessions change under the client from one transaction to the
+next (PgBouncer's transaction pooling) a prepared statement is lost: an engine set up with
+never_prepare() (DATABASE_PREPARED_STATEMENTS=off) sends each statement whole instead.
 """
 
 from __future__ import annotations
