@@ -198,8 +198,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_secret: bool 
         harvest_patience_s=float(_int(env, "HARVEST_PATIENCE_S", 600)),
         max_message_s=float(_int(env, "MAX_MESSAGE_SECONDS", 300, minimum=1)),
         transient_retry_for_s=float(_int(env, "TRANSIENT_RETRY_FOR_S", 86_400)),
-        database_prepared_statements=_choice(env, "DATABASE_PREPARED_STATEMENTS", "on", ("on", "off"))
-        == "on",
+        database_prepared_statements=_on(env, "DATABASE_PREPARED_STATEMENTS"),
     )
 
 

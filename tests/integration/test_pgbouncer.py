@@ -96,29 +96,31 @@ def test_syncs_run_behind_transaction_pooling_without_prepared_statements(
     pgbouncer, settings, simulator, engine
 ) -> None:
     bounced = make_engine(pgbouncer, pool_size=2, prepared_statements=False)
-    app = bootstrap(settings, engine=bounced)
-    with statements_sent(bounced) as sent:
-        token, harvest_id = "tok-bounced", 3_900_001
-        simulator.add_account(
-            account_id=harvest_id,
-            token=token,
-            seed=3,
-            people=6,
-            projects=4,
-            clients=2,
-            days=20,
-            entries_per_day=2,
-        )
-        account_id = register_account(app, harvest_account_id=harvest_id, token=token, name="bounced")
-        sync_entities(app, account_id)
-        sync_actuals(app, account_id)  # the first sync
-        store = simulator.store(harvest_id)
-        store.delete("time_entries", store.list("time_entries")[0]["id"])
-        for _ in range(3):  # dailies, one finding the deletion: each transaction may meet another session
-            sync_actuals(app, account_id)
-    with bounced.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        sessions = {conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() for _ in range(20)}
-    bounced.dispose()
+    try:
+        app = bootstrap(settings, engine=bounced)
+        with statements_sent(bounced) as sent:
+            token, harvest_id = "tok-bounced", 3_900_001
+            simulator.add_account(
+                account_id=harvest_id,
+                token=token,
+                seed=3,
+                people=6,
+                projects=4,
+                clients=2,
+                days=20,
+                entries_per_day=2,
+            )
+            account_id = register_account(app, harvest_account_id=harvest_id, token=token, name="bounced")
+            sync_entities(app, account_id)
+            sync_actuals(app, account_id)  # the first sync
+            store = simulator.store(harvest_id)
+            store.delete("time_entries", store.list("time_entries")[0]["id"])
+            for _ in range(3):  # dailies, the first finding the deletion, each on any server session
+                sync_actuals(app, account_id)
+        with bounced.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            sessions = {conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() for _ in range(20)}
+    finally:
+        bounced.dispose()
     assert_entries_match(engine, account_id, store.list("time_entries"))
     assert_actuals_match(engine, account_id, store.list("time_entries"))
     assert not [s for s in sent if s.lstrip().startswith(("PREPARE", "EXECUTE"))]
