@@ -93,3 +93,24 @@ def test_an_engine_that_never_prepares_sends_the_statement_whole(database_url, t
     finally:
         plain.dispose()
     assert [s.split()[0] for s in sent] == ["SELECT", "SELECT"]
+
+
+def test_writes_at_commit_that_failed_are_prepared_afresh_next_time(engine, table) -> None:
+    from infra.db.at_commit import AtCommit
+
+    insert = Prepared(f"{table}_i", f"INSERT INTO {table} VALUES (:a, :x)", {"a": "bigint", "x": "integer"})
+    with engine.connect() as conn:
+        with conn.begin():
+            writes = AtCommit(conn)
+            writes.add("SELECT 1 / 0", {})  # fails before the PREPARE of its first run is reached
+            writes.add(insert, {"a": 3, "x": 30})
+            with pytest.raises(sa.exc.DataError, match="division by zero"):
+                writes.send()
+        # The failed round trip never prepared it: the next prepares it (under another name, in
+        # case it had), rather than executing a statement this session lacks.
+        with statements_sent(engine) as sent, conn.begin():
+            writes = AtCommit(conn)
+            writes.add(insert, {"a": 3, "x": 31})
+            writes.send()
+        assert conn.exec_driver_sql(f"SELECT x FROM {table} WHERE account_id = 3").scalars().all() == [31]
+    assert [s.split()[0] for s in sent] == ["PREPARE"]
