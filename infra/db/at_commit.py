@@ -15,7 +15,7 @@ import psycopg2.extensions
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from infra.db.prepared import Prepared
+from infra.db.prepared import Prepared, forgotten_on_failure
 
 
 def driver_sql(statement: sa.TextClause) -> str:
@@ -48,14 +48,8 @@ class AtCommit:
             cursor.close()
         # Through the connection, not the raw cursor: its events and error handling apply.
         sql = text.decode(psycopg2.extensions.encodings[raw.encoding])
-        try:
+        with forgotten_on_failure(self._conn, prepared):
             self._conn.exec_driver_sql(sql, execution_options={"no_parameters": True})
-        except sa.exc.DBAPIError:
-            # Which of them this round trip prepared before it failed is not known: all are
-            # prepared afresh next time.
-            for statement in prepared:
-                statement.forget(self._conn)
-            raise
 
     def _text(self, statement: Prepared | str) -> str:
         return statement.text_for(self._conn) if isinstance(statement, Prepared) else statement

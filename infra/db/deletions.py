@@ -32,13 +32,13 @@ class DeletionRepository:
     def _params(self, span: Span) -> dict:
         return {"account_id": self.account_id, "start": span.start, "end": span.end}
 
-    def counts_by_day(self, span: Span, *, unless_total: int | None = None) -> list[tuple[date, int]] | None:
+    def counts_by_day(self, span: Span, *, unless_total: int) -> list[tuple[date, int]] | None:
         """Entries we hold per spent date in `span`, as Harvest would count them (kept by
         triggers on time_entries, migration 0008); None when they add up to `unless_total`
         (Harvest's count), which is all a check whose counts agree needs to know."""
         rows = _DAY_COUNTS.execute(self.conn, {**self._params(span), "theirs": unless_total}).all()
         total, days = rows[0][2], [(d, n) for _, d, n in rows[1:]]
-        return None if unless_total is not None and total == unless_total else days
+        return None if total == unless_total else days
 
     def begin_seen(self) -> None:
         """Start collecting the ids one listing returns."""
@@ -108,7 +108,7 @@ _DAY_COUNTS = Prepared(
     SELECT 0 AS n, NULL::date AS spent_date, entries FROM total
     UNION ALL
     SELECT 1, days.spent_date, days.entries FROM days, total
-    WHERE total.entries IS DISTINCT FROM CAST(:theirs AS bigint)
+    WHERE total.entries <> CAST(:theirs AS bigint)
     ORDER BY n
     """,
     {"account_id": "bigint", "start": "date", "end": "date", "theirs": "bigint"},

@@ -26,17 +26,14 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 
 # :name, but not the second colon of a ::cast.
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
-# PostgreSQL refuses a prepared statement that a schema change made stale in a way a new plan
-# cannot hide ("cached plan must not change result type"), one this session lacks, or a name
-# the session holds already (prepared by something that is not this object).
-_PREPARE_AGAIN = {"0A000", "26000", "42P05"}
 # The connection's statement names: (logical name) -> the name it is prepared under.
 _INFO_KEY = "harvest_sync.prepared"
 # Set on every connection of an engine that never prepares.
@@ -55,11 +52,10 @@ class Prepared:
             raise ValueError(f"{name}: parameters {sorted(used)} but types for {sorted(types)}")
         order = list(types)
         self.name = name
-        self._body = _PARAM.sub(lambda m: f"${order.index(m[1]) + 1}", sql)
+        # Sent with parameters bound by the driver (%(name)s): a literal % is written %%.
+        self._body = _PARAM.sub(lambda m: f"${order.index(m[1]) + 1}", sql).replace("%", "%%")
         self._types = f" ({', '.join(types.values())})" if types else ""
         self._arguments = f" ({', '.join(f'%({p})s' for p in order)})" if types else ""
-        # Sent with parameters bound by the driver (%(name)s): a literal % is written %%.
-        self._prepared_body = self._body.replace("%", "%%")
         # The same statement sent whole: each parameter cast as PREPARE would declare it.
         self._plain = _PARAM.sub(lambda m: f"CAST(%({m[1]})s AS {types[m[1]]})", sql.replace("%", "%%"))
 
@@ -69,20 +65,13 @@ class Prepared:
         """Run it on `conn`, preparing it first (in the same round trip) if this database
         session has not. `before`: statements sent ahead of it in the same round trip (same
         parameters, %(name)s style)."""
-        text = self.text_for(conn)
-        try:
-            return conn.exec_driver_sql(f"{before}{text}", dict(params))
-        except sa.exc.DBAPIError as exc:
-            if text.startswith("PREPARE") or getattr(exc.orig, "pgcode", None) in _PREPARE_AGAIN:
-                # Prepared again, under a new name, by the next transaction on this connection
-                # (this one is aborted); the retry that follows the error finds it fresh.
-                self.forget(conn)
-            raise
+        with forgotten_on_failure(conn, (self,)):
+            return conn.exec_driver_sql(f"{before}{self.text_for(conn)}", dict(params))
 
     def text_for(self, conn: sa.Connection) -> str:
         """What runs it on `conn`, with %(name)s parameters: its EXECUTE, after its PREPARE
         where this session has none; the statement itself on an engine that never prepares.
-        A caller that sends it itself calls forget() if that fails."""
+        A caller that sends it itself does so under forgotten_on_failure()."""
         info = conn.connection.info
         if info.get(_PLAIN_KEY):
             return self._plain
@@ -92,13 +81,27 @@ class Prepared:
             return f"EXECUTE {prepared}{self._arguments}"
         # A fresh name when the last one went stale: that one may still exist.
         fresh = names[self.name] = self.name if prepared is None else f"{self.name}_{next(_renamed)}"
-        return f"PREPARE {fresh}{self._types} AS {self._prepared_body};\nEXECUTE {fresh}{self._arguments}"
+        return f"PREPARE {fresh}{self._types} AS {self._body};\nEXECUTE {fresh}{self._arguments}"
 
     def forget(self, conn: sa.Connection) -> None:
         """The next run on `conn` prepares it afresh, under another name."""
         names: dict[str, str] = conn.connection.info.get(_INFO_KEY, {})
         if self.name in names:
             names[self.name] = _GONE
+
+
+@contextmanager
+def forgotten_on_failure(conn: sa.Connection, statements: Iterable[Prepared]) -> Iterator[None]:
+    """Around a round trip carrying `statements`: if it fails, whether it left each of them
+    prepared is not known (a PREPARE it held may not have run; a schema change may have made
+    one stale, or a pooler lost it), so each is prepared afresh, under a new name, by the next
+    run on `conn` (this transaction is aborted; the retry that follows finds them fresh)."""
+    try:
+        yield
+    except sa.exc.DBAPIError:
+        for statement in statements:
+            statement.forget(conn)
+        raise
 
 
 def never_prepare(engine: sa.Engine) -> None:

@@ -24,7 +24,7 @@ from infra.db.engine import make_engine
 from tests.conftest import IN_CI
 from tests.integration.actuals_support import sync_actuals, sync_entities
 from tests.integration.amqp.private_node import free_port
-from tests.integration.helpers import register_account, statements_sent
+from tests.integration.helpers import statements_sent
 from tests.integration.truth import assert_actuals_match, assert_entries_match
 
 pytestmark = pytest.mark.integration
@@ -93,24 +93,13 @@ def _wait_until_serving(url: str, proc: subprocess.Popen, timeout_s: float = 20)
 
 
 def test_syncs_run_behind_transaction_pooling_without_prepared_statements(
-    pgbouncer, settings, simulator, engine
+    pgbouncer, settings, simulator, new_account, engine
 ) -> None:
     bounced = make_engine(pgbouncer, pool_size=2, prepared_statements=False)
     try:
         app = bootstrap(settings, engine=bounced)
         with statements_sent(bounced) as sent:
-            token, harvest_id = "tok-bounced", 3_900_001
-            simulator.add_account(
-                account_id=harvest_id,
-                token=token,
-                seed=3,
-                people=6,
-                projects=4,
-                clients=2,
-                days=20,
-                entries_per_day=2,
-            )
-            account_id = register_account(app, harvest_account_id=harvest_id, token=token, name="bounced")
+            account_id, harvest_id = new_account(people=6, projects=4, clients=2, days=20)
             sync_entities(app, account_id)
             sync_actuals(app, account_id)  # the first sync
             store = simulator.store(harvest_id)

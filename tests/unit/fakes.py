@@ -332,12 +332,12 @@ class FakeDeletions:
     entries: FakeEntries
     seen: set[int] = field(default_factory=set)
 
-    def counts_by_day(self, span: Span, *, unless_total: int | None = None) -> list[tuple[date, int]] | None:
+    def counts_by_day(self, span: Span, *, unless_total: int) -> list[tuple[date, int]] | None:
         per_day: dict[date, int] = defaultdict(int)
         for s in self.entries.rows.values():
             if span.covers(s.entry.spent_date):
                 per_day[s.entry.spent_date] += 1
-        if unless_total is not None and sum(per_day.values()) == unless_total:
+        if sum(per_day.values()) == unless_total:
             return None
         return sorted(per_day.items())
 
