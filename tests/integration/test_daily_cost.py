@@ -27,6 +27,8 @@ def counted(engine: sa.Engine) -> Iterator[Counter]:
         seen["statements"] += 1  # a round trip, whatever it holds
         # Once per pooled connection, in the round trip of a statement's first run (infra.db.prepared).
         seen["prepares"] += text.count("PREPARE ")
+        # A write sent as itself, not as the EXECUTE of a prepared one (first in its round trip or not).
+        seen["unprepared writes"] += len(re.findall(r"(?:^|;)\s*(?:INSERT|UPDATE|DELETE)\b", text))
         seen[" ".join(text.split())[:90]] += 1
 
     def returned(_conn, cursor, text, _params, _context, _many):  # type: ignore[no-untyped-def]
@@ -82,6 +84,8 @@ def test_a_no_change_daily_costs_few_round_trips(app, simulator, new_account, en
     assert seen["checkouts"] <= CHECKOUTS, breakdown
     assert seen["pings"] == 0, breakdown  # its connections were in use a moment ago
     assert simulator.stats()["requests"] == REQUESTS
+    # Its writes (run's end, cursor, inbox row) are prepared: none is parsed and planned anew.
+    assert seen["unprepared writes"] == 0, breakdown
     # Our count agrees with Harvest's: one row, our total, and none per day of history.
     assert seen["rows of hs_entry_day_counts"] == 1, breakdown
 
